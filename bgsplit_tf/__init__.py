@@ -1,0 +1,48 @@
+"""bgsplit_tf: Background Splitting for rare-category image classification (TensorFlow / Keras 3).
+
+Data flow: source -> rare task -> teacher targets -> tf.data pipeline -> two-output model
+(main: K+1 logits, aux: M logits mimicking the teacher) -> per-class AP / mAP -> model.keras.
+"""
+
+try:
+    import tensorflow as _tf  # noqa: F401
+except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "bgsplit_tf needs TensorFlow, which its base install does not force on you. Install it with an "
+        "extra: pip install 'bgsplit_tf[cpu]' (CPU) or pip install 'bgsplit_tf[gpu]' (NVIDIA GPU)."
+    ) from error
+
+from bgsplit_tf.config import TrainConfig
+from bgsplit_tf.data.rare_task import RareTask, choose_rare_task
+from bgsplit_tf.data.source import Source
+from bgsplit_tf.data.teacher_targets import TeacherTargets, compute_teacher_targets
+from bgsplit_tf.evaluation import evaluate_map
+from bgsplit_tf.losses import auxiliary_loss, softmax_cross_entropy, soft_distillation
+from bgsplit_tf.metrics import average_precision, mean_average_precision
+from bgsplit_tf.models.bgsplit_model import BackgroundSplittingModel
+from bgsplit_tf.models.network import FixedBackgroundLogit, build_network, network_from_teacher
+from bgsplit_tf.models.teacher import build_teacher, load_teacher
+from bgsplit_tf.train import run_training
+
+__version__ = "0.1.0"
+__all__ = [
+    "BackgroundSplittingModel",
+    "FixedBackgroundLogit",
+    "RareTask",
+    "Source",
+    "TeacherTargets",
+    "TrainConfig",
+    "auxiliary_loss",
+    "average_precision",
+    "build_network",
+    "build_teacher",
+    "choose_rare_task",
+    "compute_teacher_targets",
+    "evaluate_map",
+    "load_teacher",
+    "mean_average_precision",
+    "network_from_teacher",
+    "run_training",
+    "soft_distillation",
+    "softmax_cross_entropy",
+]

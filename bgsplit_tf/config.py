@@ -1,0 +1,117 @@
+"""Training configuration: one dataclass, from which the absl flags are defined.
+
+Every field of TrainConfig is a flag of the same name (help text, type and bounds in its metadata),
+so `bgsplit-train --helpfull` documents it, `flags.txt` written by each run re-creates it, and the
+experiment runner derives per-run configs with dataclasses.replace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from absl import flags
+
+from bgsplit_tf import losses, schedules
+
+
+def _flag(default: Any, help: str, kind: str | None = None, **bounds) -> Any:
+    """A dataclass field that is also an absl flag. kind: float|integer|bool|string|list|enum."""
+    return dataclasses.field(default=default, metadata={"help": help, "kind": kind, **bounds})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs. Defaults follow the paper's official code where it has one."""
+
+    # Source and rare task.
+    dataset: str = _flag("bgsplit_shapes", "TFDS dataset name (default: the embedded benchmark, rendered locally).")
+    data_dir: str = _flag("", "TFDS data directory (empty: TFDS's default, ~/tensorflow_datasets).")
+    image_key: str = _flag("image", "Feature holding the image.")
+    label_key: str = _flag("species", "Feature holding the category label the rare task is drawn from.")
+    id_key: str = _flag("id", "Feature holding a stable example id (joins teacher targets).")
+    train_split: str = _flag("train", "Split to train on (TFDS split syntax allowed).")
+    val_split: str = _flag("validation", "Split for model selection: val mAP each epoch.")
+    test_split: str = _flag("test", "Split reported as the result, evaluated once at the end.")
+    num_rare: int = _flag(5, "K: number of rare categories drawn by --seed (ignored with --rare_categories).", lower_bound=1)
+    positives_per_class: int = _flag(5, "N: most positives kept per rare category in train; 0 keeps all (as the paper).", lower_bound=0)
+    rare_categories: tuple = _flag((), "Explicit rare categories: names or ids, comma-separated.", kind="list")
+
+    # Teacher and method.
+    teacher: str = _flag("", "Teacher .keras file (empty: the shipped teacher of the embedded benchmark).")
+    aux_weight: float = _flag(0.1, "lambda: weight of the auxiliary loss; 0 = fine-tuning baseline.", lower_bound=0.0)
+    aux_targets: str = _flag("hard", "Aux targets: hard (teacher argmax, official code) or soft (KL at --temperature).", kind="enum", enum_values=losses.AUX_TARGETS)
+    temperature: float = _flag(1.0, "Distillation temperature T for --aux_targets=soft.", lower_bound=1e-3)
+    fixed_background_logit: float = _flag(None, "If set, the background logit is this constant instead of learned.", kind="float")
+
+    # Optimisation.
+    epochs: int = _flag(8, "Training epochs.", lower_bound=1)
+    batch_size: int = _flag(128, "Images per step (the last partial batch is dropped).", lower_bound=1)
+    learning_rate: float = _flag(0.01, "Peak learning rate (SGD).", lower_bound=0.0)
+    momentum: float = _flag(0.9, "SGD momentum.", lower_bound=0.0, upper_bound=1.0)
+    weight_decay: float = _flag(1e-4, "Weight decay.", lower_bound=0.0)
+    warmup_epochs: float = _flag(1.0, "Linear warm-up length in epochs.", lower_bound=0.0)
+    lr_schedule: str = _flag("cosine", "After warm-up: cosine decay to 0, or step decay x0.1 at --lr_decay_epochs.", kind="enum", enum_values=schedules.SCHEDULES)
+    lr_decay_epochs: tuple = _flag((20, 40, 60, 80), "Epochs of the x0.1 steps for --lr_schedule=step.", kind="list")
+    augment: bool = _flag(True, "Random crop (reflect padding) and horizontal flip in training.")
+
+    # Run.
+    output_dir: str = _flag("runs/train", "Where metrics.json, flags.txt, TensorBoard logs and model.keras go.")
+    seed: int = _flag(0, "Seed for the rare task, initialisation, shuffling and augmentation.")
+    jit_compile: bool = _flag(True, "Compile the train step with XLA (Keras' 'auto' turns XLA off on CPU).")
+
+    def __post_init__(self):
+        try:
+            decay_epochs = tuple(int(e) for e in self.lr_decay_epochs)
+        except ValueError:
+            raise ValueError(f"--lr_decay_epochs={self.lr_decay_epochs} must be whole epoch numbers, e.g. 20,40") from None
+        object.__setattr__(self, "lr_decay_epochs", decay_epochs)
+        object.__setattr__(self, "rare_categories", tuple(str(c) for c in self.rare_categories))
+
+    def to_flag_lines(self) -> list[str]:
+        """One --name=value line per field: a flagfile that re-creates this config."""
+        lines = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple)):
+                value = ",".join(str(v) for v in value)
+            elif isinstance(value, bool):
+                lines.append(f"--{field.name}" if value else f"--no{field.name}")
+                continue
+            lines.append(f"--{field.name}={value}")
+        return lines
+
+
+def define_flags(config_class=TrainConfig, flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines one absl flag per dataclass field (idempotent)."""
+    for field in dataclasses.fields(config_class):
+        if field.name in flag_values:
+            continue
+        meta = dict(field.metadata)
+        help_text, kind = meta.pop("help"), meta.pop("kind") or _kind_of(field.default)
+        if kind == "enum":
+            flags.DEFINE_enum(field.name, field.default, meta.pop("enum_values"), help_text, flag_values=flag_values)
+            continue
+        definer = {
+            "float": flags.DEFINE_float,
+            "integer": flags.DEFINE_integer,
+            "bool": flags.DEFINE_bool,
+            "string": flags.DEFINE_string,
+            "list": flags.DEFINE_list,
+        }[kind]
+        default = [str(v) for v in field.default] if kind == "list" else field.default
+        definer(field.name, default, help_text, flag_values=flag_values, **meta)
+
+
+def _kind_of(default: Any) -> str:
+    for python_type, kind in ((bool, "bool"), (int, "integer"), (float, "float"), (str, "string")):
+        if isinstance(default, python_type):
+            return kind
+    raise TypeError(f"cannot infer a flag type for default {default!r}")
+
+
+def config_from_flags(config_class=TrainConfig, flag_values: flags.FlagValues = flags.FLAGS):
+    """Reads the parsed flags into a config."""
+    return config_class(**{f.name: flag_values[f.name].value for f in dataclasses.fields(config_class)})

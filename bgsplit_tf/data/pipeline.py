@@ -1,0 +1,76 @@
+"""tf.data pipelines that feed BackgroundSplittingModel.
+
+Training: cache -> shuffle -> augment (random crop after reflect padding, horizontal flip; stateless
+ops seeded per example, so a seed reproduces the stream) -> batch (drop_remainder, so the compiled
+step sees one shape) -> prefetch. Elements: (images float32 [B, H, W, 3] in [0, 255], targets dict).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+TARGET_KEYS = ("label", "teacher_label", "teacher_probs")
+
+
+def augment(image: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
+    """Random crop after reflect padding, then a random horizontal flip.
+
+    image: uint8 or float32 [H, W, 3]; seed: int64 [2]. Returns float32 [H, W, 3].
+    """
+    image = tf.cast(image, tf.float32)
+    shape = tf.shape(image)
+    padded = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]], mode="REFLECT")
+    seeds = tf.random.experimental.stateless_split(seed, num=2)
+    cropped = tf.image.stateless_random_crop(padded, shape, seed=seeds[0])
+    return tf.image.stateless_random_flip_left_right(cropped, seed=seeds[1])
+
+
+def _split_images_and_targets(example):
+    """example dict -> (images float32, targets dict with whichever of TARGET_KEYS it has)."""
+    return tf.cast(example["image"], tf.float32), {key: example[key] for key in TARGET_KEYS if key in example}
+
+
+def training_batches(
+    examples: tf.data.Dataset,
+    batch_size: int,
+    seed: int,
+    augmentation: bool = True,
+    cache: bool = True,
+) -> tf.data.Dataset:
+    """Shuffled, augmented training batches.
+
+    Args:
+      examples: {"image": uint8 [H, W, 3], "label", "teacher_label", "teacher_probs", "id"}.
+      batch_size: images per step; the last partial batch is dropped.
+      seed: shuffling and augmentation seed (reshuffled and re-drawn every epoch).
+      augmentation: False feeds the images as they are.
+      cache: keep decoded examples in memory after the first epoch.
+    """
+    if cache:
+        examples = examples.cache()
+    examples = examples.shuffle(16384, seed=seed, reshuffle_each_iteration=True)
+    if augmentation:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        examples = tf.data.Dataset.zip(examples, seeds).map(
+            lambda ex, s: {**ex, "image": augment(ex["image"], s)}, num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return (
+        examples.map(_split_images_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def evaluation_batches(examples: tf.data.Dataset, batch_size: int, cache: bool = True) -> tf.data.Dataset:
+    """Un-augmented batches (images float32 [B, H, W, 3], targets dict); the last may be partial.
+
+    targets holds "label" int32 [B] and, when the examples carry them, the teacher targets, so the
+    same batches serve Keras validation losses and mAP.
+    """
+    if cache:
+        examples = examples.cache()
+    return (
+        examples.map(_split_images_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )

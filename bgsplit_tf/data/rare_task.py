@@ -1,0 +1,156 @@
+"""Rare-task construction: K rare categories, at most N positives each, the rest background.
+
+Main-task labels: 0 = background, 1..K = the rare categories in `RareTask.categories` order.
+In train, at most N positives per rare category are kept; the other images of rare categories
+are dropped (not relabelled background, which would be label noise). Validation and test keep
+all positives of the rare categories, and everything else is background.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+import numpy as np
+import tensorflow as tf
+
+BACKGROUND = "background"
+
+
+@dataclasses.dataclass(frozen=True)
+class RareTask:
+    """A rare-category task drawn from a labelled source.
+
+    Attributes:
+      categories: source label ids of the K rare categories; main label k + 1 is categories[k].
+      class_names: ("background", name of each rare category), length K + 1.
+      train_positive_ids: ids of the kept training positives (bytes).
+    """
+
+    categories: tuple[int, ...]
+    class_names: tuple[str, ...]
+    train_positive_ids: tuple[bytes, ...]
+
+    @property
+    def num_rare(self) -> int:
+        return len(self.categories)
+
+    def main_labels(self, source_labels: np.ndarray) -> np.ndarray:
+        """Source label ids int [N] -> main labels int64 [N] (0 = background)."""
+        mapping = {category: k + 1 for k, category in enumerate(self.categories)}
+        return np.array([mapping.get(int(label), 0) for label in source_labels], dtype=np.int64)
+
+    def train_keep_mask(self, source_labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """bool [N]: background examples and the kept positives."""
+        kept = set(self.train_positive_ids)
+        is_background = self.main_labels(source_labels) == 0
+        return is_background | np.array([i in kept for i in ids])
+
+    def relabel(self, ds: tf.data.Dataset, training: bool) -> tf.data.Dataset:
+        """Maps "label" from source ids to main labels (int32); in training, filters to kept examples."""
+        to_main = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(self.categories, tf.int64), tf.range(1, self.num_rare + 1, dtype=tf.int32)
+            ),
+            default_value=0,
+        )
+        kept_positive = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(self.train_positive_ids) or [b""], tf.string),
+                tf.ones([max(len(self.train_positive_ids), 1)], tf.int32),
+            ),
+            default_value=0,
+        )
+        ds = ds.map(lambda ex: {**ex, "label": to_main.lookup(ex["label"])})
+        if training:
+            ds = ds.filter(lambda ex: (ex["label"] == 0) | (kept_positive.lookup(ex["id"]) == 1))
+        return ds
+
+
+def summarize(task: RareTask, main_labels: np.ndarray) -> dict:
+    """Counts per main class and the background fraction of one split."""
+    counts = np.bincount(main_labels, minlength=task.num_rare + 1)
+    total = int(counts.sum())
+    return {
+        "num_examples": total,
+        "counts": {name: int(c) for name, c in zip(task.class_names, counts)},
+        "background_fraction": float(counts[0] / total) if total else float("nan"),
+    }
+
+
+def resolve_categories(requested: list[str], label_names: list[str]) -> list[int]:
+    """Category names or integer ids -> ids. Unknown entries raise a ValueError with suggestions."""
+    ids = []
+    for item in requested:
+        item = item.strip()
+        if item.isdigit():
+            if int(item) >= len(label_names):
+                raise ValueError(f"rare category id {item} is out of range: the source has {len(label_names)} categories")
+            ids.append(int(item))
+        elif item in label_names:
+            ids.append(label_names.index(item))
+        else:
+            close = difflib.get_close_matches(item, label_names, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"rare category {item!r} is not a category of the source.{hint}")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"rare categories {requested} name a category twice")
+    return ids
+
+
+def choose_rare_task(
+    label_names: list[str],
+    train_labels: np.ndarray,
+    train_ids: np.ndarray,
+    eval_labels: dict[str, np.ndarray],
+    num_rare: int,
+    positives_per_class: int,
+    seed: int,
+    categories: list[str] | None = None,
+) -> RareTask:
+    """Draws a rare task.
+
+    Args:
+      label_names: source category names (index = id).
+      train_labels, train_ids: the train split's source labels int [N] and ids [N].
+      eval_labels: split name -> source labels of that split; every rare category needs at least
+        one positive in each, or its AP would be undefined.
+      num_rare: K, used when `categories` is not given.
+      positives_per_class: N, the most positives kept per category in train; 0 keeps all.
+      seed: picks the categories (unless given) and which N positives are kept.
+      categories: explicit rare categories, names or ids.
+    """
+    rng = np.random.default_rng(seed)
+    train_counts = np.bincount(train_labels, minlength=len(label_names))
+    needed = max(positives_per_class, 1)
+    eligible = train_counts >= needed
+    for labels in eval_labels.values():
+        eligible &= np.bincount(labels, minlength=len(label_names)) > 0
+    if categories:
+        chosen = resolve_categories(categories, label_names)
+        for category in chosen:
+            if not eligible[category]:
+                raise ValueError(
+                    f"rare category {label_names[category]!r} has {train_counts[category]} train "
+                    f"images (need {needed}) or no positives in {sorted(eval_labels)}; lower "
+                    "--positives_per_class or pick another category."
+                )
+    else:
+        candidates = np.flatnonzero(eligible)
+        if num_rare < 1 or num_rare > candidates.size:
+            raise ValueError(
+                f"--num_rare={num_rare} must be between 1 and {candidates.size}, the number of categories "
+                f"with at least {needed} train images and positives in {sorted(eval_labels)}."
+            )
+        chosen = sorted(rng.choice(candidates, size=num_rare, replace=False).tolist())
+    positive_ids = []
+    for category in chosen:
+        ids = train_ids[train_labels == category]
+        if positives_per_class > 0:
+            ids = ids[np.sort(rng.choice(ids.size, size=positives_per_class, replace=False))]
+        positive_ids.extend(bytes(i) for i in ids)
+    return RareTask(
+        categories=tuple(int(c) for c in chosen),
+        class_names=(BACKGROUND, *(label_names[c] for c in chosen)),
+        train_positive_ids=tuple(positive_ids),
+    )

@@ -1,0 +1,77 @@
+"""Labelled image sources: any TFDS image-classification dataset, the embedded one included.
+
+A source yields examples {"image": uint8 [H, W, 3], "label": int64, "id": string}, where "label"
+is the source's own category id (e.g. a species) and "id" is stable across runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from bgsplit_tf.data import shapes_builder  # noqa: F401  (registers "bgsplit_shapes" with TFDS)
+
+EMBEDDED_DATASET = "bgsplit_shapes"
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where the examples come from and which features hold image, label and id."""
+
+    name: str = EMBEDDED_DATASET
+    data_dir: str | None = None
+    image_key: str = "image"
+    label_key: str = "species"
+    id_key: str = "id"
+
+    def builder(self) -> tfds.core.DatasetBuilder:
+        """The TFDS builder, prepared on first use (the embedded dataset renders in ~30 s)."""
+        builder = tfds.builder(self.name, data_dir=self.data_dir)
+        builder.download_and_prepare()
+        features = builder.info.features
+        for flag, key in (("image_key", self.image_key), ("label_key", self.label_key), ("id_key", self.id_key)):
+            if key not in features:
+                raise ValueError(
+                    f"dataset {self.name!r} has no feature {key!r} (--{flag}); its features are "
+                    f"{sorted(features.keys())}"
+                )
+        return builder
+
+    def label_names(self) -> list[str]:
+        """Names of the source categories, index = label id."""
+        return list(self.builder().info.features[self.label_key].names)
+
+    def check_split(self, split: str) -> None:
+        splits = self.builder().info.splits
+        base = split.split("[")[0]
+        if base not in splits:
+            raise ValueError(f"dataset {self.name!r} has no split {base!r}; it has {sorted(splits.keys())}")
+
+    def read_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(labels int64 [N], ids object [N] of bytes) of a split, without decoding any image."""
+        self.check_split(split)
+        ds = self.builder().as_dataset(
+            split=split, decoders={self.image_key: tfds.decode.SkipDecoding()}, shuffle_files=False
+        )
+        ds = ds.map(lambda ex: (ex[self.label_key], ex[self.id_key])).batch(8192)
+        labels, ids = [], []
+        for label_batch, id_batch in ds.as_numpy_iterator():
+            labels.append(label_batch)
+            ids.append(id_batch)
+        return np.concatenate(labels).astype(np.int64), np.concatenate(ids).astype(object)
+
+    def examples(self, split: str) -> tf.data.Dataset:
+        """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []}."""
+        self.check_split(split)
+        ds = self.builder().as_dataset(split=split, shuffle_files=False)
+        return ds.map(
+            lambda ex: {
+                "image": ex[self.image_key],
+                "label": tf.cast(ex[self.label_key], tf.int64),
+                "id": ex[self.id_key],
+            },
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )

@@ -1,0 +1,62 @@
+"""Evaluation of the main head: per-class AP and mAP over the rare classes, per epoch and at the end."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bgsplit_tf import metrics
+
+
+def predict_main(network: keras.Model, batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Runs the main head over evaluation batches.
+
+    Args:
+      network: the two-output network ({"main": [B, K + 1] logits, ...}).
+      batches: (images float32 [B, H, W, 3], targets with "label" int [B]).
+
+    Returns:
+      (labels int64 [N], probabilities float32 [N, K + 1]).
+    """
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def main_probabilities(images):
+        return tf.nn.softmax(network(images, training=False)["main"], axis=-1)
+
+    labels, probs = [], []
+    for images, targets in batches:
+        probs.append(main_probabilities(images).numpy())
+        labels.append(targets["label"].numpy())
+    return np.concatenate(labels).astype(np.int64), np.concatenate(probs)
+
+
+def evaluate_map(network: keras.Model, batches: tf.data.Dataset, class_names: tuple[str, ...]) -> dict:
+    """{"mAP": float, "ap": {rare class name: float}} over the K rare classes (background excluded)."""
+    labels, probs = predict_main(network, batches)
+    aps = metrics.rare_class_average_precisions(labels, probs)
+    return {"mAP": float(np.mean(aps)), "ap": {name: float(ap) for name, ap in zip(class_names[1:], aps)}}
+
+
+class ValidationMAP(keras.callbacks.Callback):
+    """Adds "val_mAP" to the epoch logs (place it before the TensorBoard callback)."""
+
+    def __init__(self, network: keras.Model, batches: tf.data.Dataset, class_names: tuple[str, ...]):
+        super().__init__()
+        self.network = network
+        self.batches = batches
+        self.class_names = class_names
+        self.last: dict | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last = evaluate_map(self.network, self.batches, self.class_names)
+        if logs is not None:
+            logs["val_mAP"] = self.last["mAP"]
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current "learning_rate" to the epoch logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))

@@ -1,0 +1,58 @@
+"""Average precision (AP) per rare class and their mean (mAP), the paper's metric.
+
+`average_precision` equals sklearn.metrics.average_precision_score, ties included: scores that
+tie form one threshold, and AP = sum_n (R_n - R_{n-1}) * P_n over the distinct thresholds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
+    """AP of one class.
+
+    Args:
+      is_positive: bool or {0,1} [N], whether each example belongs to the class.
+      scores: float [N], higher = more likely positive.
+
+    Raises:
+      ValueError: no positives (AP is undefined) or mismatched shapes.
+    """
+    is_positive = np.asarray(is_positive).astype(bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if is_positive.shape != scores.shape:
+        raise ValueError(f"labels {is_positive.shape} and scores {scores.shape} differ in shape")
+    num_positive = int(is_positive.sum())
+    if num_positive == 0:
+        raise ValueError("average precision is undefined for a class with no positive examples")
+    order = np.argsort(-scores, kind="stable")
+    scores, is_positive = scores[order], is_positive[order]
+    # The last index of each run of tied scores is where a threshold takes effect.
+    threshold_ends = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]
+    true_positives = np.cumsum(is_positive)[threshold_ends]
+    predicted_positives = threshold_ends + 1
+    precision = true_positives / predicted_positives
+    recall = true_positives / num_positive
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+
+
+def rare_class_average_precisions(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """AP of each rare class 1..K of the main head.
+
+    Args:
+      labels: int [N], main-task labels (0 = background, 1..K rare).
+      probabilities: float [N, K + 1], the main head's softmax.
+
+    Returns:
+      float64 [K]: AP of class k at index k - 1.
+    """
+    labels = np.asarray(labels)
+    return np.array(
+        [average_precision(labels == k, probabilities[:, k]) for k in range(1, probabilities.shape[1])]
+    )
+
+
+def mean_average_precision(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """mAP over the K rare classes (background excluded), as the paper reports."""
+    return float(np.mean(rare_class_average_precisions(labels, probabilities)))

@@ -1,0 +1,79 @@
+"""The training model: a keras.Model whose train_step applies main loss + lambda * aux loss."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from bgsplit_tf import losses
+
+MainLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+class BackgroundSplittingModel(keras.Model):
+    """Trains a two-output network with L = L_main + aux_weight * L_aux.
+
+    Data for fit/evaluate: (images, targets) where images are float32 [B, H, W, 3] in [0, 255] and
+    targets is a dict with "label" int32 [B] (0 = background, 1..K rare), "teacher_label" int32 [B]
+    and "teacher_probs" float32 [B, M], the teacher's predictions on the un-augmented image.
+
+    aux_weight = 0 is the fine-tuning baseline: the aux loss is still computed and reported (it shows
+    how far the trunk drifts from the teacher) but sends no gradient. Tracked metrics: loss,
+    main_loss, aux_loss.
+    """
+
+    def __init__(
+        self,
+        network: keras.Model,
+        aux_weight: float = 0.1,
+        aux_targets: str = "hard",
+        temperature: float = 1.0,
+        main_loss: MainLoss = losses.softmax_cross_entropy,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if aux_targets not in losses.AUX_TARGETS:
+            raise ValueError(f"aux_targets={aux_targets!r} is not one of {losses.AUX_TARGETS}")
+        self.network = network
+        self.aux_weight = float(aux_weight)
+        self.aux_targets = aux_targets
+        self.temperature = float(temperature)
+        self.main_loss = main_loss
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.main_loss_tracker = keras.metrics.Mean(name="main_loss")
+        self.aux_loss_tracker = keras.metrics.Mean(name="aux_loss")
+
+    def call(self, images, training=False):
+        return self.network(images, training=training)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.main_loss_tracker, self.aux_loss_tracker]
+
+    def compute_losses(self, outputs, targets) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Returns (total, main, aux) float32 scalars for a batch of network outputs."""
+        main = self.main_loss(targets["label"], outputs["main"])
+        aux = losses.auxiliary_loss(targets, outputs["aux"], self.aux_targets, self.temperature)
+        return main + self.aux_weight * aux, main, aux
+
+    def _track(self, total, main, aux):
+        self.loss_tracker.update_state(total)
+        self.main_loss_tracker.update_state(main)
+        self.aux_loss_tracker.update_state(aux)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        images, targets = data
+        with tf.GradientTape() as tape:
+            outputs = self(images, training=True)
+            total, main, aux = self.compute_losses(outputs, targets)
+        gradients = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return self._track(total, main, aux)
+
+    def test_step(self, data):
+        images, targets = data
+        outputs = self(images, training=False)
+        return self._track(*self.compute_losses(outputs, targets))

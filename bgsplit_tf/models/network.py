@@ -1,0 +1,73 @@
+"""The two-output Background Splitting network: one shared trunk, a main head and an auxiliary head."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from bgsplit_tf.models import teacher as teacher_lib
+
+
+@keras.saving.register_keras_serializable(package="bgsplit_tf")
+class FixedBackgroundLogit(layers.Layer):
+    """Prepends a constant background logit to the K rare-class logits.
+
+    The paper's "fixed background logit": the main head learns only the K rare logits and
+    background is the constant `value`. Input float32 [B, K] -> output float32 [B, K + 1].
+    """
+
+    def __init__(self, value: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.value = float(value)
+
+    def call(self, rare_logits):
+        background = ops.full_like(rare_logits[:, :1], self.value)
+        return ops.concatenate([background, rare_logits], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "value": self.value}
+
+
+def build_network(
+    trunk: keras.Model,
+    num_rare: int,
+    num_aux: int,
+    fixed_background_logit: float | None = None,
+) -> keras.Model:
+    """Builds the functional two-output model on a shared trunk.
+
+    Args:
+      trunk: image -> features model (see bgsplit_tf.models.trunks).
+      num_rare: K, the number of rare classes.
+      num_aux: M, the size of the teacher's label space.
+      fixed_background_logit: if set, the background logit is this constant instead of learned.
+
+    Returns:
+      keras.Model named "bgsplit_network": float32 pixels [B, H, W, 3] in [0, 255] ->
+      {"main": float32 [B, K + 1] logits (index 0 = background), "aux": float32 [B, M] logits}.
+    """
+    inputs = keras.Input(trunk.input_shape[1:], name="pixels")
+    features = trunk(inputs)
+    if fixed_background_logit is None:
+        main = layers.Dense(num_rare + 1, name="main")(features)
+    else:
+        rare = layers.Dense(num_rare, name="main_rare")(features)
+        main = FixedBackgroundLogit(fixed_background_logit, name="main")(rare)
+    aux = layers.Dense(num_aux, name="aux")(features)
+    return keras.Model(inputs, {"main": main, "aux": aux}, name="bgsplit_network")
+
+
+def network_from_teacher(
+    teacher: keras.Model, num_rare: int, fixed_background_logit: float | None = None
+) -> keras.Model:
+    """A network whose trunk starts as a copy of the teacher's trunk and whose aux head starts as
+    the teacher's classifier (as the official code does), so at step 0 the aux head reproduces the
+    teacher exactly. The teacher itself is not modified."""
+    source_trunk = teacher_lib.teacher_trunk(teacher)
+    trunk = keras.models.clone_model(source_trunk)
+    trunk.set_weights(source_trunk.get_weights())
+    trunk.trainable = True
+    classifier = teacher_lib.teacher_classifier(teacher)
+    network = build_network(trunk, num_rare, classifier.units, fixed_background_logit)
+    network.get_layer("aux").set_weights(classifier.get_weights())
+    return network

@@ -1,0 +1,69 @@
+"""The pre-trained teacher: a trunk plus a linear classifier over the teacher's own label space.
+
+For the embedded benchmark the teacher is our own model, trained by `bgsplit-pretrain` on the 16
+shape concepts and shipped in the package (`assets/shapes_teacher.keras`, model card beside it).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import keras
+from keras import layers
+
+from bgsplit_tf.models import trunks
+
+ASSETS_DIR = pathlib.Path(__file__).parent / "assets"
+EMBEDDED_TEACHER = ASSETS_DIR / "shapes_teacher.keras"
+TRUNK_LAYER = "trunk"
+CLASSIFIER_LAYER = "classifier"
+
+
+def build_teacher(trunk: keras.Model, num_classes: int) -> keras.Model:
+    """Wraps a trunk with a linear classifier.
+
+    Returns:
+      keras.Model named "teacher": float32 pixels [B, H, W, 3] in [0, 255] -> float32 logits
+      [B, num_classes]. Its layers "trunk" and "classifier" are what students initialise from.
+    """
+    inputs = keras.Input(trunk.input_shape[1:], name="pixels")
+    logits = layers.Dense(num_classes, name=CLASSIFIER_LAYER)(trunk(inputs))
+    return keras.Model(inputs, logits, name="teacher")
+
+
+def build_embedded_teacher(image_size: int = 32, num_classes: int = 16) -> keras.Model:
+    """The architecture of the embedded benchmark's teacher (untrained)."""
+    return build_teacher(trunks.small_resnet(image_size, widths=(16, 32, 64, 128)), num_classes)
+
+
+def load_teacher(path: str | pathlib.Path | None = None) -> keras.Model:
+    """Loads a teacher saved as a .keras file (default: the shipped embedded-benchmark teacher).
+
+    Raises:
+      FileNotFoundError: naming the path and how to create a teacher.
+      ValueError: the model lacks the "trunk" and "classifier" layers a student initialises from.
+    """
+    path = pathlib.Path(path or EMBEDDED_TEACHER)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"teacher model {path} does not exist. Train one with `bgsplit-pretrain "
+            f"--output={path}` or pass --teacher=<path to a .keras teacher>."
+        )
+    teacher = keras.saving.load_model(path, compile=False)
+    names = {layer.name for layer in teacher.layers}
+    missing = {TRUNK_LAYER, CLASSIFIER_LAYER} - names
+    if missing:
+        raise ValueError(
+            f"teacher {path} has no layer(s) {sorted(missing)}; a teacher must be built with "
+            "bgsplit_tf.models.teacher.build_teacher (a 'trunk' sub-model and a 'classifier' Dense)."
+        )
+    teacher.trainable = False
+    return teacher
+
+
+def teacher_trunk(teacher: keras.Model) -> keras.Model:
+    return teacher.get_layer(TRUNK_LAYER)
+
+
+def teacher_classifier(teacher: keras.Model) -> layers.Dense:
+    return teacher.get_layer(CLASSIFIER_LAYER)

@@ -1,0 +1,43 @@
+"""AP equals sklearn's average_precision_score (ties included); mAP excludes background."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from bgsplit_tf import metrics
+
+
+def test_hand_computed_example():
+    # Ranking: pos, neg, pos -> precision at the two recall steps 1/1 and 2/3.
+    assert metrics.average_precision([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_matches_sklearn_with_and_without_ties(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 300))
+    labels = rng.random(n) < rng.uniform(0.01, 0.5)
+    labels[rng.integers(n)] = True
+    scores = rng.integers(0, 6, n) / 5.0 if seed % 2 else rng.random(n)
+    assert metrics.average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores), abs=1e-6)
+
+
+def test_all_tied_scores_give_the_positive_rate():
+    labels = np.array([1, 0, 0, 1, 0])
+    assert metrics.average_precision(labels, np.zeros(5)) == pytest.approx(0.4)
+
+
+def test_no_positives_is_an_error():
+    with pytest.raises(ValueError, match="no positive"):
+        metrics.average_precision([0, 0], [0.1, 0.2])
+
+
+def test_map_is_over_rare_classes_only():
+    labels = np.array([0, 0, 1, 2, 0, 1])
+    probs = np.array(
+        [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.3, 0.1, 0.6], [0.8, 0.1, 0.1], [0.5, 0.4, 0.1]]
+    )
+    aps = metrics.rare_class_average_precisions(labels, probs)
+    assert aps == pytest.approx([average_precision_score(labels == 1, probs[:, 1]),
+                                 average_precision_score(labels == 2, probs[:, 2])])
+    assert metrics.mean_average_precision(labels, probs) == pytest.approx(aps.mean())

@@ -1,0 +1,119 @@
+"""The two-output network and the custom train_step."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bgsplit_tf.models import bgsplit_model, teacher as teacher_lib
+from tests import helpers
+
+
+def test_outputs_are_a_dict_of_main_and_aux_logits():
+    net = helpers.tiny_network(num_rare=4)
+    images, _ = helpers.tiny_batch(5)
+    out = net(images)
+    assert set(out) == {"main", "aux"}
+    assert out["main"].shape == (5, 5) and out["aux"].shape == (5, helpers.NUM_CONCEPTS)
+
+
+def test_fixed_background_logit_is_constant():
+    net = helpers.tiny_network(num_rare=3, fixed_background_logit=1.5)
+    out = net(helpers.tiny_batch(4)[0])["main"].numpy()
+    assert out.shape == (4, 4)
+    np.testing.assert_allclose(out[:, 0], 1.5)
+
+
+def test_student_starts_as_the_teacher():
+    teacher = helpers.tiny_teacher()
+    from bgsplit_tf.models import network
+
+    net = network.network_from_teacher(teacher, 2)
+    images = helpers.tiny_batch(6)[0]
+    np.testing.assert_allclose(net(images)["aux"], teacher(images), atol=1e-5)
+    # Training the student must not move the teacher's weights.
+    before = [w.copy() for w in teacher.get_weights()]
+    model = bgsplit_model.BackgroundSplittingModel(net)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    model.fit(*helpers.tiny_batch(8), batch_size=4, epochs=1, verbose=0)
+    for a, b in zip(before, teacher.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("aux_targets", ["hard", "soft"])
+def test_train_steps_lower_the_loss_on_a_tiny_batch(aux_targets):
+    model = bgsplit_model.BackgroundSplittingModel(helpers.tiny_network(), aux_weight=1.0, aux_targets=aux_targets,
+                                                   temperature=2.0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), jit_compile=True)
+    images, targets = helpers.tiny_batch(8)
+    before = model.evaluate(images, targets, verbose=0, return_dict=True)
+    model.fit(images, targets, batch_size=8, epochs=30, verbose=0)
+    after = model.evaluate(images, targets, verbose=0, return_dict=True)
+    assert set(before) == {"loss", "main_loss", "aux_loss"}
+    assert after["loss"] < 0.7 * before["loss"]
+    assert after["loss"] == pytest.approx(after["main_loss"] + after["aux_loss"], rel=1e-4)
+
+
+def _trunk_gradients(aux_weight, main_weight=1.0):
+    net = helpers.tiny_network()
+    model = bgsplit_model.BackgroundSplittingModel(net, aux_weight=aux_weight)
+    images, targets = helpers.tiny_batch(8)
+    trunk = net.get_layer("trunk")
+    with tf.GradientTape() as tape:
+        out = model(images, training=True)
+        total, main, aux = model.compute_losses(out, targets)
+        loss = total - (1.0 - main_weight) * main
+    return [g for g in tape.gradient(loss, trunk.trainable_variables)]
+
+
+def test_aux_loss_sends_gradient_into_the_trunk_and_lambda_zero_sends_none():
+    aux_only = _trunk_gradients(aux_weight=1.0, main_weight=0.0)
+    assert max(float(tf.reduce_max(tf.abs(g))) for g in aux_only) > 1e-6
+    finetune = _trunk_gradients(aux_weight=0.0)
+    main_only = _trunk_gradients(aux_weight=0.0, main_weight=1.0)
+    for a, b in zip(finetune, main_only):
+        np.testing.assert_array_equal(a, b)
+    with_aux = _trunk_gradients(aux_weight=1.0)
+    assert any(not np.allclose(a, b) for a, b in zip(with_aux, finetune))
+
+
+_XLA_PROBE = """
+import keras, sys
+sys.path.insert(0, {repo!r})
+from bgsplit_tf.models import bgsplit_model
+from tests import helpers
+model = bgsplit_model.BackgroundSplittingModel(helpers.tiny_network())
+model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile={jit})
+model.fit(*helpers.tiny_batch(8), batch_size=4, epochs=1, verbose=0)
+"""
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_xla_really_compiles_the_train_step(tmp_path, jit):
+    """With jit_compile=True XLA emits HLO modules for Keras' train step on CPU; without, none."""
+    dump = tmp_path / "xla"
+    env = {**os.environ, "XLA_FLAGS": f"--xla_dump_to={dump}", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    repo = str(pathlib.Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", _XLA_PROBE.format(repo=repo, jit=jit)], env=env, check=True, timeout=300)
+    modules = list(dump.glob("*one_step_on_data*")) if dump.exists() else []
+    assert bool(modules) == jit
+
+
+def test_load_teacher_errors_name_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="bgsplit-pretrain"):
+        teacher_lib.load_teacher(tmp_path / "missing.keras")
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    plain.save(tmp_path / "plain.keras")
+    with pytest.raises(ValueError, match="build_teacher"):
+        teacher_lib.load_teacher(tmp_path / "plain.keras")
+
+
+def test_shipped_teacher_loads():
+    teacher = teacher_lib.load_teacher()
+    assert teacher.output_shape == (None, 16)
+    assert teacher.input_shape == (None, 32, 32, 3)

@@ -1,0 +1,67 @@
+"""Teacher targets (once, by id) and the tf.data training pipeline."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bgsplit_tf.data import pipeline, teacher_targets
+from tests import helpers
+
+
+def _examples(n=10, size=helpers.IMAGE_SIZE):
+    rng = np.random.default_rng(0)
+    return tf.data.Dataset.from_tensor_slices({
+        "image": rng.integers(0, 256, (n, size, size, 3)).astype("uint8"),
+        "label": np.arange(n, dtype="int32") % 2,
+        "id": np.array([f"ex{i}".encode() for i in range(n)]),
+    })
+
+
+def test_targets_are_the_teachers_softmax_on_unaugmented_images_joined_by_id():
+    teacher = helpers.tiny_teacher()
+    ds = _examples()
+    targets = teacher_targets.compute_teacher_targets(teacher, ds, batch_size=4)
+    images = np.stack([ex["image"] for ex in ds.as_numpy_iterator()]).astype("float32")
+    expected = tf.nn.softmax(teacher(images)).numpy()
+    np.testing.assert_allclose(targets.probs, expected, atol=1e-5)
+    shuffled = targets.join(ds.shuffle(10, seed=1))
+    for ex in shuffled.as_numpy_iterator():
+        row = int(ex["id"].decode()[2:])
+        np.testing.assert_allclose(ex["teacher_probs"], expected[row], atol=1e-5)
+        assert ex["teacher_label"] == expected[row].argmax()
+
+
+def test_missing_id_is_an_error_naming_it():
+    targets = teacher_targets.TeacherTargets(np.array([b"ex0"], dtype=object), np.ones((1, 3), "float32") / 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="ex1"):
+        list(targets.join(_examples(2)).as_numpy_iterator())
+
+
+def _with_targets(n=10):
+    return _examples(n).map(lambda ex: {**ex, "teacher_label": 0, "teacher_probs": tf.ones([3]) / 3})
+
+
+def test_training_batches_drop_the_remainder_and_carry_targets():
+    batches = list(pipeline.training_batches(_with_targets(10), batch_size=4, seed=0))
+    assert len(batches) == 2
+    images, targets = batches[0]
+    assert images.shape == (4, 16, 16, 3) and images.dtype == tf.float32
+    assert set(targets) == {"label", "teacher_label", "teacher_probs"}
+
+
+def test_seed_reproduces_the_stream_and_epochs_differ():
+    def first_epochs(seed):
+        ds = pipeline.training_batches(_with_targets(8), batch_size=8, seed=seed)
+        return [next(iter(ds))[0].numpy() for _ in range(2)]
+
+    a, b = first_epochs(3), first_epochs(3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], a[1])
+
+
+def test_augment_keeps_shape_and_pixel_range():
+    image = tf.constant(np.random.default_rng(0).integers(0, 256, (16, 16, 3)), tf.uint8)
+    out = pipeline.augment(image, tf.constant([1, 2], tf.int64))
+    assert out.shape == (16, 16, 3)
+    assert 0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 255

@@ -1,0 +1,73 @@
+"""Rare-task construction: counts, background fraction, relabelling, and errors that name the fix."""
+
+import numpy as np
+import pytest
+
+from bgsplit_tf.data import rare_task
+
+NAMES = [f"species_{i}" for i in range(10)]
+
+
+def _labels(per_class, seed=0):
+    labels = np.repeat(np.arange(10), per_class)
+    return np.random.default_rng(seed).permutation(labels)
+
+
+def _task(num_rare=3, positives=2, seed=0, categories=None):
+    train = _labels(20)
+    ids = np.array([f"train/{i}".encode() for i in range(train.size)], dtype=object)
+    evals = {"validation": _labels(5, 1), "test": _labels(5, 2)}
+    task = rare_task.choose_rare_task(NAMES, train, ids, evals, num_rare, positives, seed, categories)
+    return task, train, ids, evals
+
+
+def test_counts_and_background_fraction():
+    task, train, ids, evals = _task(num_rare=3, positives=2)
+    keep = task.train_keep_mask(train, ids)
+    summary = rare_task.summarize(task, task.main_labels(train[keep]))
+    assert summary["counts"]["background"] == 7 * 20  # the 3 rare categories' other images are dropped
+    assert [summary["counts"][n] for n in task.class_names[1:]] == [2, 2, 2]
+    assert summary["background_fraction"] == pytest.approx(140 / 146)
+    test_summary = rare_task.summarize(task, task.main_labels(evals["test"]))
+    assert [test_summary["counts"][n] for n in task.class_names[1:]] == [5, 5, 5]  # all positives kept
+
+
+def test_seed_picks_categories_and_positives_deterministically():
+    first, second, other = _task(seed=3)[0], _task(seed=3)[0], _task(seed=4)[0]
+    assert first == second
+    assert (first.categories, first.train_positive_ids) != (other.categories, other.train_positive_ids)
+
+
+def test_positives_zero_keeps_all():
+    task, train, ids, _ = _task(num_rare=2, positives=0)
+    assert len(task.train_positive_ids) == 40
+
+
+def test_explicit_categories_by_name_and_id_keep_order():
+    task = _task(categories=["species_7", "2"])[0]
+    assert task.categories == (7, 2)
+    assert task.class_names == ("background", "species_7", "species_2")
+    assert list(task.main_labels(np.array([7, 2, 5]))) == [1, 2, 0]
+
+
+def test_unknown_category_suggests_close_names():
+    with pytest.raises(ValueError, match="Did you mean species_1"):
+        _task(categories=["specie_1"])
+
+
+def test_more_positives_than_exist_is_rejected():
+    with pytest.raises(ValueError, match="positives_per_class"):
+        _task(categories=["species_1"], positives=50)
+    with pytest.raises(ValueError, match="--num_rare"):
+        _task(num_rare=3, positives=50)
+
+
+def test_tf_relabel_agrees_with_numpy(tiny_source):
+    labels, ids = tiny_source.read_labels("train")
+    task = rare_task.choose_rare_task(tiny_source.label_names(), labels, ids,
+                                      {"test": tiny_source.read_labels("test")[0]}, 3, 2, seed=1)
+    kept = list(task.relabel(tiny_source.examples("train"), training=True).map(lambda ex: (ex["id"], ex["label"])).as_numpy_iterator())
+    mask = task.train_keep_mask(labels, ids)
+    expected = dict(zip(ids[mask], task.main_labels(labels[mask])))
+    assert dict(kept) == expected
+    assert sorted(k for k, v in kept if v > 0) == sorted(task.train_positive_ids)
