@@ -115,10 +115,13 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     if steps_per_epoch == 0:
         raise ValueError(f"--batch_size={config.batch_size} exceeds the {num_train} training images")
     train_batches = pipeline.training_batches(
-        examples(config.train_split, True), config.batch_size, config.seed, augmentation=config.augment
+        examples(config.train_split, True), config.batch_size, config.seed, augmentation=config.augment,
+        num_examples=num_train,
     )
-    val_batches = pipeline.evaluation_batches(examples(config.val_split, False), EVAL_BATCH_SIZE)
-    test_batches = pipeline.evaluation_batches(task.relabel(source.examples(config.test_split), False), EVAL_BATCH_SIZE)
+    val_batches = pipeline.evaluation_batches(examples(config.val_split, False), EVAL_BATCH_SIZE,
+                                              num_examples=summaries["validation"]["num_examples"])
+    test_batches = pipeline.evaluation_batches(task.relabel(source.examples(config.test_split), False),
+                                               EVAL_BATCH_SIZE, num_examples=summaries["test"]["num_examples"])
 
     model = build_model(config, teacher, task.num_rare, steps_per_epoch)
     val_map = evaluation.ValidationMAP(model.network, val_batches, task.class_names)

@@ -113,7 +113,24 @@ def test_load_teacher_errors_name_the_fix(tmp_path):
         teacher_lib.load_teacher(tmp_path / "plain.keras")
 
 
-def test_shipped_teacher_loads():
+def test_shipped_teacher_loads_frozen_and_its_student_trains_the_whole_trunk():
+    from bgsplit_tf.models import network
+
     teacher = teacher_lib.load_teacher()
     assert teacher.output_shape == (None, 16)
     assert teacher.input_shape == (None, 32, 32, 3)
+    assert not teacher.trainable_variables
+    student = network.network_from_teacher(teacher, 2)
+    trunk = student.get_layer("trunk")
+    # Everything but batch-norm statistics trains.
+    assert trunk.trainable_variables
+    assert all("moving" in v.path for v in trunk.non_trainable_variables)
+    before = [w.numpy().copy() for w in trunk.trainable_variables]
+    model = bgsplit_model.BackgroundSplittingModel(student, aux_weight=0.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    rng = np.random.default_rng(0)
+    images = (rng.random((8, 32, 32, 3)) * 255).astype("float32")
+    targets = {"label": np.arange(8, dtype="int32") % 3, "teacher_label": np.zeros(8, "int32"),
+               "teacher_probs": np.full((8, 16), 1 / 16, "float32")}
+    model.fit(images, targets, batch_size=8, epochs=1, verbose=0)
+    assert all(not np.array_equal(a, w.numpy()) for a, w in zip(before, trunk.trainable_variables))

@@ -30,12 +30,19 @@ def _split_images_and_targets(example):
     return tf.cast(example["image"], tf.float32), {key: example[key] for key in TARGET_KEYS if key in example}
 
 
+def _prepare(examples: tf.data.Dataset, cache: bool, num_examples: int | None) -> tf.data.Dataset:
+    if num_examples is not None:
+        examples = examples.apply(tf.data.experimental.assert_cardinality(num_examples))
+    return examples.cache() if cache else examples
+
+
 def training_batches(
     examples: tf.data.Dataset,
     batch_size: int,
     seed: int,
     augmentation: bool = True,
     cache: bool = True,
+    num_examples: int | None = None,
 ) -> tf.data.Dataset:
     """Shuffled, augmented training batches.
 
@@ -45,9 +52,9 @@ def training_batches(
       seed: shuffling and augmentation seed (reshuffled and re-drawn every epoch).
       augmentation: False feeds the images as they are.
       cache: keep decoded examples in memory after the first epoch.
+      num_examples: if known, declared to tf.data so Keras knows the steps per epoch up front.
     """
-    if cache:
-        examples = examples.cache()
+    examples = _prepare(examples, cache, num_examples)
     examples = examples.shuffle(16384, seed=seed, reshuffle_each_iteration=True)
     if augmentation:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
@@ -61,16 +68,17 @@ def training_batches(
     )
 
 
-def evaluation_batches(examples: tf.data.Dataset, batch_size: int, cache: bool = True) -> tf.data.Dataset:
+def evaluation_batches(
+    examples: tf.data.Dataset, batch_size: int, cache: bool = True, num_examples: int | None = None
+) -> tf.data.Dataset:
     """Un-augmented batches (images float32 [B, H, W, 3], targets dict); the last may be partial.
 
     targets holds "label" int32 [B] and, when the examples carry them, the teacher targets, so the
     same batches serve Keras validation losses and mAP.
     """
-    if cache:
-        examples = examples.cache()
     return (
-        examples.map(_split_images_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
+        _prepare(examples, cache, num_examples)
+        .map(_split_images_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )

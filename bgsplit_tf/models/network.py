@@ -66,7 +66,10 @@ def network_from_teacher(
     source_trunk = teacher_lib.teacher_trunk(teacher)
     trunk = keras.models.clone_model(source_trunk)
     trunk.set_weights(source_trunk.get_weights())
-    trunk.trainable = True
+    # A clone copies each layer's `trainable` flag, and a frozen teacher's layers are frozen; setting
+    # it on the functional trunk alone does not reach them.
+    for layer in [trunk, *trunk.layers]:
+        layer.trainable = True
     classifier = teacher_lib.teacher_classifier(teacher)
     network = build_network(trunk, num_rare, classifier.units, fixed_background_logit)
     network.get_layer("aux").set_weights(classifier.get_weights())
