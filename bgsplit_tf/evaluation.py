@@ -31,11 +31,18 @@ def predict_main(network: keras.Model, batches: tf.data.Dataset) -> tuple[np.nda
     return np.concatenate(labels).astype(np.int64), np.concatenate(probs)
 
 
-def evaluate_map(network: keras.Model, batches: tf.data.Dataset, class_names: tuple[str, ...]) -> dict:
-    """{"mAP": float, "ap": {rare class name: float}} over the K rare classes (background excluded)."""
-    labels, probs = predict_main(network, batches)
-    aps = metrics.rare_class_average_precisions(labels, probs)
+def map_summary(labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...]) -> dict:
+    """{"mAP": float, "ap": {rare class name: float}} over the K rare classes (background excluded).
+
+    labels: int [N] main labels; probabilities: float [N, K + 1]; class_names: K + 1 names.
+    """
+    aps = metrics.rare_class_average_precisions(labels, probabilities)
     return {"mAP": float(np.mean(aps)), "ap": {name: float(ap) for name, ap in zip(class_names[1:], aps)}}
+
+
+def evaluate_map(network: keras.Model, batches: tf.data.Dataset, class_names: tuple[str, ...]) -> dict:
+    """map_summary of the network's predictions on evaluation batches."""
+    return map_summary(*predict_main(network, batches), class_names)
 
 
 class ValidationMAP(keras.callbacks.Callback):

@@ -3,7 +3,8 @@
 Every run is a full `bgsplit-train` run with its own folder <output_dir>/<method>/seed_<seed>
 (flags.txt, metrics.json, TensorBoard, model). Runs share teacher targets within the process.
 An interrupted experiment resumes: a run whose metrics.json exists with the same flags is skipped.
-Writes results.csv (one row per run) and results.md (mean +- std per method) to --output_dir.
+Writes results.csv (one row per run), results.md (mean +- std per method) and comparison.png
+(test mAP per method and seed) to --output_dir.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf import train
+from bgsplit_tf import plots, train
 
 # Each method is a set of TrainConfig overrides on top of the flags.
 METHODS = {
@@ -101,6 +102,8 @@ def run_experiment(base: config_lib.TrainConfig, methods: list[str], seeds: list
         writer.writeheader()
         writer.writerows(rows)
     (root / "results.md").write_text(summarize(rows))
+    title = f"{base.dataset}: K={base.num_rare}, N={base.positives_per_class}, {len(seeds)} seeds"
+    (root / "comparison.png").write_bytes(plots.comparison_png(rows, title))
     return rows
 
 

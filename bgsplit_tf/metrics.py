@@ -9,15 +9,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
-    """AP of one class.
+def precision_recall_curve(is_positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision and recall at each distinct score threshold, highest threshold first.
 
     Args:
       is_positive: bool or {0,1} [N], whether each example belongs to the class.
       scores: float [N], higher = more likely positive.
 
+    Returns:
+      (precision float64 [T], recall float64 [T], thresholds float64 [T]): predicting positive for
+      scores >= thresholds[t] gives precision[t] and recall[t]. Tied scores form one threshold.
+
     Raises:
-      ValueError: no positives (AP is undefined) or mismatched shapes.
+      ValueError: no positives (recall is undefined) or mismatched shapes.
     """
     is_positive = np.asarray(is_positive).astype(bool).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
@@ -25,15 +29,23 @@ def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
         raise ValueError(f"labels {is_positive.shape} and scores {scores.shape} differ in shape")
     num_positive = int(is_positive.sum())
     if num_positive == 0:
-        raise ValueError("average precision is undefined for a class with no positive examples")
+        raise ValueError("precision/recall are undefined for a class with no positive examples")
     order = np.argsort(-scores, kind="stable")
     scores, is_positive = scores[order], is_positive[order]
     # The last index of each run of tied scores is where a threshold takes effect.
     threshold_ends = np.r_[np.flatnonzero(np.diff(scores)), scores.size - 1]
     true_positives = np.cumsum(is_positive)[threshold_ends]
-    predicted_positives = threshold_ends + 1
-    precision = true_positives / predicted_positives
+    precision = true_positives / (threshold_ends + 1)
     recall = true_positives / num_positive
+    return precision, recall, scores[threshold_ends]
+
+
+def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
+    """AP of one class: sum over thresholds of (R_n - R_{n-1}) * P_n (sklearn's definition).
+
+    Args and errors as precision_recall_curve.
+    """
+    precision, recall, _ = precision_recall_curve(is_positive, scores)
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 

@@ -2,7 +2,8 @@
 
   source -> rare task -> teacher targets -> tf.data -> two-output model -> val/test mAP
 
-Writes to --output_dir: flags.txt (re-run with --flagfile), metrics.json, tensorboard/, model.keras.
+Writes to --output_dir: flags.txt (re-run with --flagfile), metrics.json, tensorboard/, model.keras,
+pr_curves_test.png.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf import evaluation, schedules
+from bgsplit_tf import evaluation, plots, schedules
 from bgsplit_tf.data import pipeline, rare_task, source as source_lib, teacher_targets
 from bgsplit_tf.models import bgsplit_model, network as network_lib, teacher as teacher_lib
 
@@ -135,9 +136,14 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
                         callbacks=callbacks, verbose=verbose)
     train_seconds = time.time() - started
 
-    test = evaluation.evaluate_map(model.network, test_batches, task.class_names)
+    test_labels, test_probs = evaluation.predict_main(model.network, test_batches)
+    test = evaluation.map_summary(test_labels, test_probs, task.class_names)
+    pr_png = plots.pr_curves_png(test_labels, test_probs, task.class_names,
+                                 f"test PR curves (aux_weight={config.aux_weight}, mAP {test['mAP']:.3f})")
+    (output_dir / "pr_curves_test.png").write_bytes(pr_png)
     with tf.summary.create_file_writer(str(output_dir / "tensorboard" / "test")).as_default():
         tf.summary.scalar("test_mAP", test["mAP"], step=config.epochs)
+        tf.summary.image("test_pr_curves", tf.io.decode_png(pr_png)[None], step=config.epochs)
     results = {
         "test": test,
         "val": val_map.last,

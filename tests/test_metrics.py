@@ -41,3 +41,10 @@ def test_map_is_over_rare_classes_only():
     assert aps == pytest.approx([average_precision_score(labels == 1, probs[:, 1]),
                                  average_precision_score(labels == 2, probs[:, 2])])
     assert metrics.mean_average_precision(labels, probs) == pytest.approx(aps.mean())
+
+
+def test_precision_recall_curve_groups_ties_into_one_threshold():
+    precision, recall, thresholds = metrics.precision_recall_curve([1, 0, 1, 0], [0.9, 0.5, 0.5, 0.1])
+    np.testing.assert_allclose(thresholds, [0.9, 0.5, 0.1])
+    np.testing.assert_allclose(precision, [1.0, 2 / 3, 0.5])
+    np.testing.assert_allclose(recall, [0.5, 1.0, 1.0])

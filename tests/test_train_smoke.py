@@ -27,6 +27,7 @@ def test_train_cli_writes_metrics_flags_tensorboard_and_model(tiny_data_dir, tmp
     assert list((out / "tensorboard" / "train").glob("events.out.tfevents.*"))
     assert list((out / "tensorboard" / "validation").glob("events.out.tfevents.*"))
     assert (out / "model.keras").exists()
+    assert (out / "pr_curves_test.png").read_bytes().startswith(b"\x89PNG")
 
     # flags.txt re-creates the same configuration.
     values = flags.FlagValues()
@@ -43,6 +44,7 @@ def test_experiment_tables_methods_and_skips_finished_runs(tiny_data_dir, tmp_pa
     assert [(r["method"], r["aux_weight"]) for r in rows] == [("finetune", 0.0), ("bgsplit", 0.1)]
     table = (tmp_path / "exp" / "results.md").read_text()
     assert "| finetune |" in table and "| bgsplit |" in table
+    assert (tmp_path / "exp" / "comparison.png").read_bytes().startswith(b"\x89PNG")
     metrics_file = tmp_path / "exp" / "bgsplit" / "seed_0" / "metrics.json"
     stamp = metrics_file.stat().st_mtime_ns
     assert experiment.run_experiment(base, ["finetune", "bgsplit"], [0]) == rows
