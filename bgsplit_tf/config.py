@@ -8,6 +8,7 @@ experiment runner derives per-run configs with dataclasses.replace.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 from absl import flags
@@ -103,6 +104,15 @@ def define_flags(config_class=TrainConfig, flag_values: flags.FlagValues = flags
         }[kind]
         default = [str(v) for v in field.default] if kind == "list" else field.default
         definer(field.name, default, help_text, flag_values=flag_values, **meta)
+
+
+def show_in_help(*modules, flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Makes the flags of `modules` key flags of the main program, so `--help` lists them whether the
+    program runs as `python -m bgsplit_tf.<app>` or as a console script."""
+    main_module = sys.argv[0]
+    for module in modules:
+        for flag in flag_values.get_flags_for_module(module):
+            flag_values.register_key_flag_for_module(main_module, flag)
 
 
 def _kind_of(default: Any) -> str:

@@ -120,8 +120,8 @@ def main(argv):
 def run():
     """Console-script entry point."""
     config_lib.define_flags()
-    flags.adopt_module_key_flags(config_lib)
     _define_flags()
+    config_lib.show_in_help(config_lib.__name__, __name__)
     app.run(main)
 
 

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 from absl import app, flags, logging
 
-from bgsplit_tf import schedules
+from bgsplit_tf import config, schedules
 from bgsplit_tf.data import pipeline, shapes, source as source_lib
 from bgsplit_tf.models import teacher as teacher_lib
 
@@ -109,6 +109,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
+    config.show_in_help(__name__)
     app.run(main)
 
 

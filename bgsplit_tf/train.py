@@ -169,7 +169,7 @@ def main(argv):
 def run():
     """Console-script entry point: defines the TrainConfig flags, then runs main."""
     config_lib.define_flags()
-    flags.adopt_module_key_flags(config_lib)
+    config_lib.show_in_help(config_lib.__name__)
     app.run(main)
 
 
