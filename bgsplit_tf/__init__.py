@@ -16,7 +16,7 @@ from bgsplit_tf.config import TrainConfig
 from bgsplit_tf.data.rare_task import RareTask, choose_rare_task
 from bgsplit_tf.data.source import Source
 from bgsplit_tf.data.teacher_targets import TeacherTargets, compute_teacher_targets
-from bgsplit_tf.evaluation import evaluate_map
+from bgsplit_tf.evaluation import map_summary, predict_main
 from bgsplit_tf.losses import auxiliary_loss, softmax_cross_entropy, soft_distillation
 from bgsplit_tf.metrics import average_precision, mean_average_precision
 from bgsplit_tf.models.bgsplit_model import BackgroundSplittingModel
@@ -38,10 +38,11 @@ __all__ = [
     "build_teacher",
     "choose_rare_task",
     "compute_teacher_targets",
-    "evaluate_map",
     "load_teacher",
+    "map_summary",
     "mean_average_precision",
     "network_from_teacher",
+    "predict_main",
     "run_training",
     "soft_distillation",
     "softmax_cross_entropy",

@@ -40,25 +40,42 @@ def map_summary(labels: np.ndarray, probabilities: np.ndarray, class_names: tupl
     return {"mAP": float(np.mean(aps)), "ap": {name: float(ap) for name, ap in zip(class_names[1:], aps)}}
 
 
-def evaluate_map(network: keras.Model, batches: tf.data.Dataset, class_names: tuple[str, ...]) -> dict:
-    """map_summary of the network's predictions on evaluation batches."""
-    return map_summary(*predict_main(network, batches), class_names)
+class Validation(keras.callbacks.Callback):
+    """Validates a BackgroundSplittingModel in one pass per epoch.
 
+    Adds val_loss, val_main_loss, val_aux_loss (means over examples) and val_mAP to the epoch logs;
+    place it before the TensorBoard callback. `last` holds the latest map_summary.
 
-class ValidationMAP(keras.callbacks.Callback):
-    """Adds "val_mAP" to the epoch logs (place it before the TensorBoard callback)."""
+    batches: (images float32 [B, H, W, 3], targets with "label", "teacher_label", "teacher_probs").
+    """
 
-    def __init__(self, network: keras.Model, batches: tf.data.Dataset, class_names: tuple[str, ...]):
+    def __init__(self, batches: tf.data.Dataset, class_names: tuple[str, ...]):
         super().__init__()
-        self.network = network
         self.batches = batches
         self.class_names = class_names
         self.last: dict | None = None
+        self._step = None
+
+    def _validation_step(self, images, targets):
+        outputs = self.model(images, training=False)
+        losses = self.model.compute_losses(outputs, targets)
+        return tf.nn.softmax(outputs["main"], axis=-1), tf.stack(losses)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.last = evaluate_map(self.network, self.batches, self.class_names)
+        if self._step is None:
+            self._step = tf.function(self._validation_step, jit_compile=True, reduce_retracing=True)
+        labels, probs, loss_sums = [], [], np.zeros(3)
+        for images, targets in self.batches:
+            batch_probs, batch_losses = self._step(images, targets)
+            probs.append(batch_probs.numpy())
+            labels.append(targets["label"].numpy())
+            loss_sums += batch_losses.numpy() * len(labels[-1])
+        labels = np.concatenate(labels).astype(np.int64)
+        self.last = map_summary(labels, np.concatenate(probs), self.class_names)
         if logs is not None:
-            logs["val_mAP"] = self.last["mAP"]
+            mean_losses = loss_sums / len(labels)
+            logs.update(val_loss=mean_losses[0], val_main_loss=mean_losses[1], val_aux_loss=mean_losses[2],
+                        val_mAP=self.last["mAP"])
 
 
 class LearningRateLogger(keras.callbacks.Callback):

@@ -125,15 +125,14 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
                                                EVAL_BATCH_SIZE, num_examples=summaries["test"]["num_examples"])
 
     model = build_model(config, teacher, task.num_rare, steps_per_epoch)
-    val_map = evaluation.ValidationMAP(model.network, val_batches, task.class_names)
+    validation = evaluation.Validation(val_batches, task.class_names)
     callbacks = [
-        val_map,
+        validation,
         evaluation.LearningRateLogger(),
         keras.callbacks.TensorBoard(str(output_dir / "tensorboard"), write_graph=False),
     ]
     started = time.time()
-    history = model.fit(train_batches, epochs=config.epochs, validation_data=val_batches,
-                        callbacks=callbacks, verbose=verbose)
+    history = model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     train_seconds = time.time() - started
 
     test_labels, test_probs = evaluation.predict_main(model.network, test_batches)
@@ -146,7 +145,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         tf.summary.image("test_pr_curves", tf.io.decode_png(pr_png)[None], step=config.epochs)
     results = {
         "test": test,
-        "val": val_map.last,
+        "val": validation.last,
         "task": {"rare_categories": list(task.class_names[1:]), "category_ids": list(task.categories), **summaries},
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
         "train_seconds": train_seconds,
@@ -155,7 +154,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     }
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     model.network.save(output_dir / "model.keras")
-    logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", test["mAP"], val_map.last["mAP"],
+    logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", test["mAP"], validation.last["mAP"],
                  train_seconds, output_dir)
     return results
 
