@@ -39,3 +39,15 @@ def test_train_help_documents_the_method_flags():
                             timeout=120)
     for flag in ("--aux_weight", "--aux_targets", "--temperature", "--fixed_background_logit", "--seed"):
         assert flag in result.stdout
+
+
+def test_every_source_folder_is_a_package_and_ships():
+    """A folder without __init__.py would silently drop out of wheels (find_packages skips it)."""
+    import setuptools
+
+    from tests.conftest import REPO
+
+    folders = {p.parent.relative_to(REPO).as_posix().replace("/", ".")
+               for p in (REPO / "bgsplit_tf").rglob("*.py")}
+    assert folders == set(setuptools.find_packages(str(REPO), include=["bgsplit_tf", "bgsplit_tf.*"]))
+    assert (REPO / "bgsplit_tf/models/assets/shapes_teacher.keras").exists()

@@ -1,0 +1,1 @@
+"""Data: the embedded benchmark, sources, rare tasks, teacher targets and the tf.data pipeline."""

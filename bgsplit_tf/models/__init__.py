@@ -1,0 +1,1 @@
+"""Models: trunks, the teacher, the two-output network and the training model."""
