@@ -7,6 +7,7 @@ is the source's own category id (e.g. a species) and "id" is stable across runs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +16,13 @@ import tensorflow_datasets as tfds
 from bgsplit_tf.data import shapes_builder  # noqa: F401  (registers "bgsplit_shapes" with TFDS)
 
 EMBEDDED_DATASET = "bgsplit_shapes"
+
+
+@functools.lru_cache(maxsize=None)
+def _prepared_builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    builder = tfds.builder(name, data_dir=data_dir)
+    builder.download_and_prepare()
+    return builder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +37,7 @@ class Source:
 
     def builder(self) -> tfds.core.DatasetBuilder:
         """The TFDS builder, prepared on first use (the embedded dataset renders in ~30 s)."""
-        builder = tfds.builder(self.name, data_dir=self.data_dir)
-        builder.download_and_prepare()
+        builder = _prepared_builder(self.name, self.data_dir)
         features = builder.info.features
         for flag, key in (("image_key", self.image_key), ("label_key", self.label_key), ("id_key", self.id_key)):
             if key not in features:
