@@ -58,6 +58,17 @@ def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tupl
     return task, summaries
 
 
+def check_image_size(source: source_lib.Source, teacher: keras.Model, teacher_path: str) -> None:
+    """Rejects a teacher whose fixed input size differs from the source's fixed image size."""
+    image_shape = source.builder().info.features[source.image_key].shape
+    teacher_shape = teacher.input_shape[1:3]
+    if None not in image_shape[:2] and None not in teacher_shape and tuple(image_shape[:2]) != tuple(teacher_shape):
+        raise ValueError(
+            f"teacher {teacher_path} takes {teacher_shape[0]}x{teacher_shape[1]} images but {source.name} has "
+            f"{image_shape[0]}x{image_shape[1]}; pass a --teacher trained at that size."
+        )
+
+
 class TargetsMemo:
     """Teacher targets per (source, split, teacher), computed once per process and reused by runs."""
 
@@ -101,11 +112,12 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     memo = memo or TargetsMemo()
 
     source = source_of(config)
+    teacher = teacher_lib.load_teacher(config.teacher or None)
+    teacher_path = config.teacher or str(teacher_lib.EMBEDDED_TEACHER)
+    check_image_size(source, teacher, teacher_path)
     task, summaries = draw_task(config, source)
     logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
                  summaries["train"]["background_fraction"], summaries["train"]["counts"])
-    teacher = teacher_lib.load_teacher(config.teacher or None)
-    teacher_path = config.teacher or str(teacher_lib.EMBEDDED_TEACHER)
 
     def examples(split: str, training: bool) -> tf.data.Dataset:
         ds = task.relabel(source.examples(split), training=training)

@@ -64,3 +64,17 @@ def test_same_seed_repeats_the_run(tiny_data_dir, tmp_path):
     assert first["task"] == second["task"]
     assert first["history"] == second["history"]
     assert first["test"] == second["test"]
+
+
+def test_teacher_of_another_image_size_is_rejected_before_training(tiny_data_dir, tmp_path):
+    import pytest
+
+    from bgsplit_tf import train
+    from tests import helpers
+
+    path = tmp_path / "teacher16.keras"
+    helpers.tiny_teacher().save(path)
+    config = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, teacher=str(path),
+                                    output_dir=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="takes 16x16 images but bgsplit_shapes/tiny has 32x32"):
+        train.run_training(config)
