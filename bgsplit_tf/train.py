@@ -108,7 +108,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     output_dir = pathlib.Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "flags.txt").write_text("\n".join(config.to_flag_lines()) + "\n")
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.seed)  # tf.data derives its op seeds from this global seed
     memo = memo or TargetsMemo()
 
     source = source_of(config)
@@ -136,6 +136,9 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     test_batches = pipeline.evaluation_batches(task.relabel(source.examples(config.test_split), False),
                                                EVAL_BATCH_SIZE, num_examples=summaries["test"]["num_examples"])
 
+    # Seed again right before the model draws its initial weights: preparing the data (e.g. TFDS
+    # rendering the dataset on first use) consumes global random state.
+    keras.utils.set_random_seed(config.seed)
     model = build_model(config, teacher, task.num_rare, steps_per_epoch)
     validation = evaluation.Validation(val_batches, task.class_names)
     callbacks = [
