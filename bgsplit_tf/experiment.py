@@ -62,7 +62,7 @@ def finished_metrics(config: config_lib.TrainConfig) -> dict | None:
 
 
 def summarize(rows: list[dict]) -> str:
-    """Markdown table: test and val mAP mean +- std (over seeds) per method."""
+    """Markdown table: test and val mAP mean +- population std (over seeds) per method."""
     lines = [
         "| method | test mAP (mean +- std) | val mAP (mean +- std) | seeds | train background fraction |",
         "|---|---|---|---|---|",

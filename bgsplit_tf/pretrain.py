@@ -54,6 +54,7 @@ def pretrain_teacher(data_dir: str | None, builder_config: str, holdout_percent:
     train = concept_batches(source, train_split, batch_size, seed, training=True)
     holdout = concept_batches(source, holdout_split, batch_size, seed, training=False)
     steps = source.builder().info.splits[train_split].num_examples // batch_size
+    keras.utils.set_random_seed(seed)  # again: rendering the dataset on first use consumes global state
     teacher = teacher_lib.build_embedded_teacher(num_classes=len(shapes.CONCEPTS))
     schedule = schedules.WarmupDecay(learning_rate, epochs * steps, warmup_steps=steps)
     teacher.compile(
