@@ -52,3 +52,21 @@ def comparison_png(rows: list[dict], title: str) -> bytes:
     axes.set(ylabel="test mAP", ylim=(0, 1), title=title)
     axes.grid(axis="y", alpha=0.3)
     return _png(figure)
+
+
+def gallery_png(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
+    """A grid of images, one labelled row per group (e.g. each rare class, then background), as PNG bytes.
+
+    rows: (label, uint8 images [n, H, W, 3]) per row; rows may hold different numbers of images.
+    """
+    columns = max(1, max(len(images) for _, images in rows))
+    figure, axes = plt.subplots(len(rows), columns, figsize=(0.9 * columns + 1.5, 0.95 * len(rows)), squeeze=False)
+    for row, (label, images) in enumerate(rows):
+        for column in range(columns):
+            axis = axes[row, column]
+            axis.axis("off")
+            if column < len(images):
+                axis.imshow(images[column], interpolation="nearest")
+        axes[row, 0].set_title(label, fontsize=7, loc="left")
+    figure.suptitle(title, fontsize=9)
+    return _png(figure)

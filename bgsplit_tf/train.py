@@ -3,7 +3,7 @@
   source -> rare task -> teacher targets -> tf.data -> two-output model -> val/test mAP
 
 Writes to --output_dir: flags.txt (re-run with --flagfile), metrics.json, tensorboard/, model.keras,
-pr_curves_test.png.
+pr_curves_test.png and train_gallery.png (the kept positives of each rare class, and some background).
 """
 
 from __future__ import annotations
@@ -67,6 +67,19 @@ def check_image_size(source: source_lib.Source, teacher: keras.Model, teacher_pa
             f"teacher {teacher_path} takes {teacher_shape[0]}x{teacher_shape[1]} images but {source.name} has "
             f"{image_shape[0]}x{image_shape[1]}; pass a --teacher trained at that size."
         )
+
+
+def task_gallery(task: rare_task.RareTask, train_examples: tf.data.Dataset, config: config_lib.TrainConfig,
+                 per_row: int = 10) -> bytes:
+    """PNG of what the model learns from: each rare class's kept training positives, then background."""
+    relabelled = task.relabel(train_examples, training=True)
+    rows = []
+    for k, name in enumerate(task.class_names[1:], start=1):
+        positives = relabelled.filter(lambda ex, k=k: ex["label"] == k).take(per_row)
+        rows.append((name, np.stack([ex["image"] for ex in positives.as_numpy_iterator()])))
+    background = relabelled.filter(lambda ex: ex["label"] == 0).take(per_row)
+    rows.append(("background", np.stack([ex["image"] for ex in background.as_numpy_iterator()])))
+    return plots.gallery_png(rows, f"{config.dataset}: training positives per rare class, and background")
 
 
 class TargetsMemo:
@@ -139,6 +152,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     # Seed again right before the model draws its initial weights: preparing the data (e.g. TFDS
     # rendering the dataset on first use) consumes global random state.
     keras.utils.set_random_seed(config.seed)
+    (output_dir / "train_gallery.png").write_bytes(task_gallery(task, source.examples(config.train_split), config))
     model = build_model(config, teacher, task.num_rare, steps_per_epoch)
     validation = evaluation.Validation(val_batches, task.class_names)
     callbacks = [

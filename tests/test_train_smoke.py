@@ -28,6 +28,7 @@ def test_train_cli_writes_metrics_flags_tensorboard_and_model(tiny_data_dir, tmp
     assert list((out / "tensorboard" / "validation").glob("events.out.tfevents.*"))
     assert (out / "model.keras").exists()
     assert (out / "pr_curves_test.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "train_gallery.png").read_bytes().startswith(b"\x89PNG")
 
     # flags.txt re-creates the same configuration.
     values = flags.FlagValues()
