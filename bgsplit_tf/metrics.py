@@ -46,6 +46,11 @@ def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float:
     Args and errors as precision_recall_curve.
     """
     precision, recall, _ = precision_recall_curve(is_positive, scores)
+    return area_under_curve(precision, recall)
+
+
+def area_under_curve(precision: np.ndarray, recall: np.ndarray) -> float:
+    """AP from a curve of precision_recall_curve: sum of (R_n - R_{n-1}) * P_n."""
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 

@@ -28,7 +28,7 @@ def pr_curves_png(labels: np.ndarray, probabilities: np.ndarray, class_names: tu
     figure, axes = plt.subplots(figsize=(6, 4.5))
     for k, name in enumerate(class_names[1:], start=1):
         precision, recall, _ = metrics.precision_recall_curve(labels == k, probabilities[:, k])
-        ap = metrics.average_precision(labels == k, probabilities[:, k])
+        ap = metrics.area_under_curve(precision, recall)
         axes.step(np.r_[0.0, recall], np.r_[precision[0], precision], where="pre", label=f"{name} (AP {ap:.2f})")
     axes.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
     axes.legend(fontsize=7, loc="lower left")
