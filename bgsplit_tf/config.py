@@ -21,6 +21,15 @@ def _flag(default: Any, help: str, kind: str | None = None, **bounds) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "kind": kind, **bounds})
 
 
+# Ranges with open ends, which absl's inclusive bounds cannot express: (flag, range, check).
+_OPEN_RANGES = (
+    ("background_fraction", "(0, 1)", lambda v: 0.0 < v < 1.0),
+    ("background_keep", "(0, 1]", lambda v: 0.0 < v <= 1.0),
+    ("rare_batch_fraction", "[0, 1)", lambda v: 0.0 <= v < 1.0),
+    ("cb_beta", "[0, 1)", lambda v: 0.0 <= v < 1.0),
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run needs. Defaults follow the paper's official code where it has one."""
@@ -37,6 +46,8 @@ class TrainConfig:
     num_rare: int = _flag(5, "K: number of rare categories drawn by --seed (ignored with --rare_categories).", lower_bound=1)
     positives_per_class: int = _flag(5, "N: most positives kept per rare category in train; 0 keeps all (as the paper).", lower_bound=0)
     rare_categories: tuple = _flag((), "Explicit rare categories: names or ids, comma-separated.", kind="list")
+    background_fraction: float = _flag(None, "If set, replaces --positives_per_class: N is chosen so that this fraction of the training set is background (N >= 1).", kind="float", lower_bound=0.0, upper_bound=1.0)
+    background_keep: float = _flag(1.0, "Background undersampling: fraction of training background images kept (by a hash of the id and --seed).", lower_bound=0.0, upper_bound=1.0)
 
     # Teacher and method.
     teacher: str = _flag("", "Teacher .keras file (empty: the shipped teacher of the embedded benchmark).")
@@ -44,6 +55,17 @@ class TrainConfig:
     aux_targets: str = _flag("hard", "Aux targets: hard (teacher argmax, official code) or soft (KL at --temperature).", kind="enum", enum_values=losses.AUX_TARGETS)
     temperature: float = _flag(1.0, "Distillation temperature T for --aux_targets=soft.", lower_bound=1e-3)
     fixed_background_logit: float = _flag(None, "If set, the background logit is this constant instead of learned.", kind="float")
+
+    # Imbalance methods on the main head; each is off at its default and all combine.
+    rare_batch_fraction: float = _flag(0.0, "Oversampling: rare classes make up this fraction of each batch (split equally); 0 samples the data as it is.", lower_bound=0.0, upper_bound=1.0)
+    focal_gamma: float = _flag(0.0, "Focal loss gamma; 0 is cross-entropy.", lower_bound=0.0)
+    cb_beta: float = _flag(0.0, "Class-balanced weights by effective number of samples, beta in [0, 1); 0 is unweighted.", lower_bound=0.0, upper_bound=1.0)
+    reweight_from_epoch: int = _flag(0, "Deferred re-weighting (DRW): apply the --cb_beta weights from this epoch on; 0 = from the start.", lower_bound=0)
+    ldam_max_margin: float = _flag(0.0, "LDAM: margins proportional to n_c^-1/4, this large for the rarest class; 0 = no margins.", lower_bound=0.0)
+    cosine_head: bool = _flag(False, "Normalised main classifier: logits = --logit_scale * cosine (LDAM's classifier).")
+    logit_scale: float = _flag(30.0, "Scale s of the normalised main classifier (--cosine_head).", lower_bound=1e-3)
+    logit_adjustment: str = _flag("none", "Logit adjustment by tau * log(prior): in the loss (tau 1 = balanced softmax) or post-hoc at evaluation.", kind="enum", enum_values=losses.LOGIT_ADJUSTMENT)
+    la_tau: float = _flag(1.0, "tau of --logit_adjustment.", lower_bound=0.0)
 
     # Optimisation.
     epochs: int = _flag(8, "Training epochs.", lower_bound=1)
@@ -68,6 +90,14 @@ class TrainConfig:
             raise ValueError(f"--lr_decay_epochs={self.lr_decay_epochs} must be whole epoch numbers, e.g. 20,40") from None
         object.__setattr__(self, "lr_decay_epochs", decay_epochs)
         object.__setattr__(self, "rare_categories", tuple(str(c) for c in self.rare_categories))
+        for name, allowed, in_range in _OPEN_RANGES:
+            value = getattr(self, name)
+            if value is not None and not in_range(value):
+                raise ValueError(f"--{name}={value} is out of range: it must be in {allowed}")
+        if self.reweight_from_epoch and not self.cb_beta:
+            raise ValueError("--reweight_from_epoch (DRW) defers the --cb_beta weights: set --cb_beta too, e.g. 0.9999")
+        if self.reweight_from_epoch >= self.epochs:
+            raise ValueError(f"--reweight_from_epoch={self.reweight_from_epoch} must be below --epochs={self.epochs}")
 
     def to_flag_lines(self) -> list[str]:
         """One --name=value line per field: a flagfile that re-creates this config."""

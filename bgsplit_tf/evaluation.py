@@ -9,12 +9,14 @@ import tensorflow as tf
 from bgsplit_tf import metrics
 
 
-def predict_main(network: keras.Model, batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+def predict_main(network: keras.Model, batches: tf.data.Dataset, logit_offset=None) -> tuple[np.ndarray, np.ndarray]:
     """Runs the main head over evaluation batches.
 
     Args:
       network: the two-output network ({"main": [B, K + 1] logits, ...}).
       batches: (images float32 [B, H, W, 3], targets with "label" int [B]).
+      logit_offset: float [K + 1] added to the logits before the softmax (post-hoc logit
+        adjustment), or None.
 
     Returns:
       (labels int64 [N], probabilities float32 [N, K + 1]).
@@ -22,7 +24,8 @@ def predict_main(network: keras.Model, batches: tf.data.Dataset) -> tuple[np.nda
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def main_probabilities(images):
-        return tf.nn.softmax(network(images, training=False)["main"], axis=-1)
+        logits = network(images, training=False)["main"]
+        return tf.nn.softmax(logits if logit_offset is None else logits + logit_offset, axis=-1)
 
     labels, probs = [], []
     for images, targets in batches:
@@ -59,7 +62,7 @@ class Validation(keras.callbacks.Callback):
     def _validation_step(self, images, targets):
         outputs = self.model(images, training=False)
         losses = self.model.compute_losses(outputs, targets)
-        return tf.nn.softmax(outputs["main"], axis=-1), tf.stack(losses)
+        return self.model.main_probabilities(outputs), tf.stack(losses)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._step is None:

@@ -1,13 +1,23 @@
 """Losses of the main head (rare task) and of the auxiliary head (mimic the teacher).
 
-All functions take logits (float32 [B, C]) and return a float32 scalar: the mean over the batch.
+Main head: softmax cross-entropy and the imbalance methods that change it, each a separate knob so
+that they combine with each other and with any aux weight (see `MainHeadLoss`):
+  - focal loss (Lin et al. 2017): gamma, 0 = cross-entropy;
+  - class-balanced weights by effective number of samples (Cui et al. 2019): beta, 0 = unweighted,
+    optionally deferred to a later step (DRW, Cao et al. 2019);
+  - LDAM margins (Cao et al. 2019): per-class margins proportional to n_c^-1/4;
+  - logit adjustment (Menon et al. 2021): tau * log(prior) added to the logits in the loss
+    (tau = 1 is balanced softmax, Ren et al. 2020) or subtracted after training (post-hoc).
+Scalar losses take logits float32 [B, C] and labels int [B] and return a float32 scalar.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 AUX_TARGETS = ("hard", "soft")
+LOGIT_ADJUSTMENT = ("none", "loss", "posthoc")
 
 
 def softmax_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -16,6 +26,106 @@ def softmax_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
         labels=tf.cast(labels, tf.int32), logits=logits
     )
     return tf.reduce_mean(per_example)
+
+
+def _positive_counts(class_counts) -> np.ndarray:
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.size == 0 or np.any(counts <= 0):
+        raise ValueError(f"class counts must be a non-empty list of positive numbers, got {counts.tolist()}; "
+                         "every class needs at least one training image")
+    return counts
+
+
+def focal_loss_per_example(labels: tf.Tensor, logits: tf.Tensor, gamma: float) -> tf.Tensor:
+    """-(1 - p_y)^gamma * log p_y per example: float32 [B]. gamma = 0 is cross-entropy."""
+    log_p = tf.gather(tf.nn.log_softmax(logits, axis=-1), tf.cast(labels, tf.int32), batch_dims=1)
+    if gamma == 0:
+        return -log_p
+    return -((1.0 - tf.exp(log_p)) ** gamma) * log_p
+
+
+def class_balanced_weights(class_counts, beta: float) -> np.ndarray:
+    """Per-class weights (1 - beta) / (1 - beta^n_c), normalised to sum to C (Cui et al. 2019).
+
+    class_counts: int [C] training images per class (all > 0). beta in [0, 1); beta = 0 gives all
+    ones (unweighted), beta -> 1 approaches inverse class frequency. Returns float32 [C].
+    """
+    counts = _positive_counts(class_counts)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"class-balanced beta must be in [0, 1), got {beta}")
+    if beta == 0:
+        return np.ones(counts.size, np.float32)
+    weights = (1.0 - beta) / -np.expm1(counts * np.log(beta))  # 1 - beta^n, accurate for beta near 1
+    return (weights / weights.sum() * counts.size).astype(np.float32)
+
+
+def ldam_margins(class_counts, max_margin: float) -> np.ndarray:
+    """LDAM margins proportional to n_c^(-1/4), the largest (rarest class) equal to max_margin.
+
+    class_counts: int [C], all > 0. Returns float32 [C].
+    """
+    margins = _positive_counts(class_counts) ** -0.25
+    return (margins * (max_margin / margins.max())).astype(np.float32)
+
+
+def log_prior(class_counts) -> np.ndarray:
+    """log(n_c / sum n): the training label prior, float32 [C] (logit adjustment)."""
+    counts = _positive_counts(class_counts)
+    return np.log(counts / counts.sum()).astype(np.float32)
+
+
+class MainHeadLoss:
+    """The main-head loss with every imbalance knob; all knobs off is softmax cross-entropy.
+
+    loss(labels, logits, step) = mean_b w_{y_b}(step) * focal_gamma(labels, z_b), where
+      z = logits + la_tau * log(prior)            (logit adjustment, loss mode; tau 1 = balanced softmax)
+              - logit_scale * margin_{y} * onehot(y)  (LDAM; logits are logit_scale * cosine from a
+                                                       normalised head, so this is s * (cos - m))
+      w = class-balanced weights once step >= reweight_from_step, else 1 (DRW defers them).
+    The weighted mean divides by the batch size, not by the sum of weights (as Cui et al.), so that
+    a class's share of the gradient follows its weight.
+
+    Args:
+      class_counts: training images per main class [K + 1] (from the rare task, never the test set);
+        needed only by cb_beta, ldam_max_margin and la_tau.
+      focal_gamma, cb_beta, ldam_max_margin, la_tau: the knobs; 0 turns each off.
+      logit_scale: the scale s of a normalised (cosine) head, used to scale LDAM margins.
+      reweight_from_step: first optimizer step that uses the class-balanced weights (0 = always).
+    """
+
+    def __init__(self, class_counts=None, focal_gamma: float = 0.0, cb_beta: float = 0.0,
+                 reweight_from_step: int = 0, ldam_max_margin: float = 0.0, logit_scale: float = 1.0,
+                 la_tau: float = 0.0):
+        if focal_gamma < 0 or ldam_max_margin < 0 or logit_scale <= 0:
+            raise ValueError(f"need focal_gamma >= 0, ldam_max_margin >= 0 and logit_scale > 0; got "
+                             f"{focal_gamma}, {ldam_max_margin}, {logit_scale}")
+        self.focal_gamma = float(focal_gamma)
+        self.reweight_from_step = int(reweight_from_step)
+        self.reweights = bool(cb_beta > 0)
+        self.uses_margins = bool(ldam_max_margin > 0)
+        self.adjusts_logits = bool(la_tau != 0)
+        if (self.reweights or self.uses_margins or self.adjusts_logits) and class_counts is None:
+            raise ValueError("class-balanced weights, LDAM margins and logit adjustment need class_counts")
+        if self.reweights:
+            self.class_weights = tf.constant(class_balanced_weights(class_counts, cb_beta))
+        if self.uses_margins:
+            self.margins = tf.constant(ldam_margins(class_counts, ldam_max_margin) * logit_scale)
+        if self.adjusts_logits:
+            self.logit_offset = tf.constant(log_prior(class_counts) * la_tau)
+
+    def __call__(self, labels: tf.Tensor, logits: tf.Tensor, step: tf.Tensor | int = 0) -> tf.Tensor:
+        """labels int [B]; logits float32 [B, K + 1]; step: the optimizer's iteration count."""
+        labels = tf.cast(labels, tf.int32)
+        if self.adjusts_logits:
+            logits = logits + self.logit_offset
+        if self.uses_margins:
+            logits = logits - tf.one_hot(labels, tf.shape(logits)[-1]) * tf.gather(self.margins, labels)[:, None]
+        per_example = focal_loss_per_example(labels, logits, self.focal_gamma)
+        if self.reweights:
+            weights = tf.gather(self.class_weights, labels)
+            reweighting = tf.cast(step, tf.int64) >= self.reweight_from_step
+            per_example = tf.where(reweighting, weights * per_example, per_example)
+        return tf.reduce_mean(per_example)
 
 
 def tempered_distribution(probs: tf.Tensor, temperature: float) -> tf.Tensor:

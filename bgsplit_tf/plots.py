@@ -36,21 +36,42 @@ def pr_curves_png(labels: np.ndarray, probabilities: np.ndarray, class_names: tu
     return _png(figure)
 
 
-def comparison_png(rows: list[dict], title: str) -> bytes:
-    """Test mAP per method: one dot per seed and the mean with its std, as PNG bytes.
+def fraction_comparison_png(rows: list[dict], title: str) -> bytes:
+    """Test mAP against training background fraction, one line per method (mean, std bars), as PNG.
 
-    rows: dicts with "method", "seed" and "test_mAP".
+    rows: dicts with "method", "background_fraction" (a grid value, or None for a task given by N),
+    "train_background_fraction" and "test_mAP". Fractions sit at even spacing, labelled in percent;
+    "bgsplit+<baseline>" is drawn dashed in its baseline's colour.
     """
+    fractions = sorted(dict.fromkeys(r["background_fraction"] for r in rows), key=lambda f: (f is None, f))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    figure, axes = plt.subplots(figsize=(1.6 + 1.4 * len(methods), 4))
-    for x, method in enumerate(methods):
-        values = np.array([r["test_mAP"] for r in rows if r["method"] == method])
-        axes.scatter(np.full(values.size, x), values, color="gray", alpha=0.7, zorder=2)
-        axes.errorbar(x + 0.15, values.mean(), yerr=values.std(), fmt="o", color="C0", capsize=6, zorder=3)
-        axes.annotate(f"{values.mean():.3f}", (x + 0.22, values.mean()), fontsize=8, va="center")
-    axes.set_xticks(range(len(methods)), methods)
-    axes.set(ylabel="test mAP", ylim=(0, 1), title=title)
-    axes.grid(axis="y", alpha=0.3)
+    baselines = list(dict.fromkeys(m.removeprefix("bgsplit+") for m in methods))
+    figure, axes = plt.subplots(figsize=(3.5 + 1.5 * len(fractions), 4.8))
+    for i, method in enumerate(methods):
+        base = method.removeprefix("bgsplit+")
+        colour = f"C{baselines.index(base) % 10}"
+        xs, means, stds = [], [], []
+        for x, fraction in enumerate(fractions):
+            values = np.array([r["test_mAP"] for r in rows if r["method"] == method and r["background_fraction"] == fraction])
+            if values.size:
+                xs.append(x + 0.03 * (i - len(methods) / 2))
+                means.append(values.mean())
+                stds.append(values.std())
+        dashed = method.startswith("bgsplit+")
+        axes.errorbar(xs, means, yerr=stds, fmt="o--" if dashed else "o-", color="k" if method == "bgsplit" else colour,
+                      capsize=3, label=method, alpha=0.85)
+    labels = []
+    for fraction in fractions:
+        if fraction is None:
+            achieved = np.mean([r["train_background_fraction"] for r in rows if r["background_fraction"] is None])
+            labels.append(f"{achieved:.2%}")
+        else:
+            labels.append(f"{fraction:.2%}")
+    axes.set_xticks(range(len(fractions)), labels)
+    axes.set(xlabel="training background fraction", ylabel="test mAP (mean +- std over seeds)", ylim=(0, 1),
+             title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     return _png(figure)
 
 

@@ -16,13 +16,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
+from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf import evaluation, plots, schedules
+from bgsplit_tf import evaluation, losses, plots, schedules
 from bgsplit_tf.data import pipeline, rare_task, source as source_lib, teacher_targets
 from bgsplit_tf.models import bgsplit_model, network as network_lib, teacher as teacher_lib
 
 EVAL_BATCH_SIZE = 512
+# Scalars each run writes next to its HParams, read by the HParams dashboard.
+HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
 
 
 def source_of(config: config_lib.TrainConfig) -> source_lib.Source:
@@ -48,6 +51,8 @@ def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tupl
         positives_per_class=config.positives_per_class,
         seed=config.seed,
         categories=list(config.rare_categories) or None,
+        background_fraction=config.background_fraction,
+        background_keep=config.background_keep,
     )
     keep = task.train_keep_mask(train_labels, train_ids)
     summaries = {
@@ -73,10 +78,12 @@ def task_gallery(task: rare_task.RareTask, train_examples: tf.data.Dataset, conf
                  per_row: int = 10) -> bytes:
     """PNG of what the model learns from: each rare class's kept training positives, then background."""
     relabelled = task.relabel(train_examples, training=True)
-    rows = []
-    for k, name in enumerate(task.class_names[1:], start=1):
-        positives = relabelled.filter(lambda ex, k=k: ex["label"] == k).take(per_row)
-        rows.append((name, np.stack([ex["image"] for ex in positives.as_numpy_iterator()])))
+    positives = relabelled.filter(lambda ex: ex["label"] > 0)  # at most K * N images: one pass
+    by_class = {k: [] for k in range(1, task.num_rare + 1)}
+    for example in positives.as_numpy_iterator():
+        if len(by_class[example["label"]]) < per_row:
+            by_class[example["label"]].append(example["image"])
+    rows = [(name, np.stack(by_class[k])) for k, name in enumerate(task.class_names[1:], start=1)]
     background = relabelled.filter(lambda ex: ex["label"] == 0).take(per_row)
     rows.append(("background", np.stack([ex["image"] for ex in background.as_numpy_iterator()])))
     return plots.gallery_png(rows, f"{config.dataset}: training positives per rare class, and background")
@@ -98,11 +105,33 @@ class TargetsMemo:
         return self._targets[key]
 
 
-def build_model(config: config_lib.TrainConfig, teacher: keras.Model, num_rare: int, steps_per_epoch: int):
-    """The compiled BackgroundSplittingModel for a config (SGD, warm-up + decay schedule, XLA)."""
-    network = network_lib.network_from_teacher(teacher, num_rare, config.fixed_background_logit)
+def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], steps_per_epoch: int):
+    """The configured main-head loss; class_counts: kept training images per main class [K + 1]."""
+    return losses.MainHeadLoss(
+        class_counts,
+        focal_gamma=config.focal_gamma,
+        cb_beta=config.cb_beta,
+        reweight_from_step=config.reweight_from_epoch * steps_per_epoch,
+        ldam_max_margin=config.ldam_max_margin,
+        logit_scale=config.logit_scale if config.cosine_head else 1.0,
+        la_tau=config.la_tau if config.logit_adjustment == "loss" else 0.0,
+    )
+
+
+def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_counts: list[int], steps_per_epoch: int):
+    """The compiled BackgroundSplittingModel for a config (SGD, warm-up + decay schedule, XLA).
+
+    class_counts: kept training images per main class [K + 1], for the imbalance methods.
+    """
+    network = network_lib.network_from_teacher(
+        teacher, len(class_counts) - 1, config.fixed_background_logit,
+        cosine_scale=config.logit_scale if config.cosine_head else None,
+    )
+    posthoc = config.logit_adjustment == "posthoc"
     model = bgsplit_model.BackgroundSplittingModel(
-        network, aux_weight=config.aux_weight, aux_targets=config.aux_targets, temperature=config.temperature
+        network, aux_weight=config.aux_weight, aux_targets=config.aux_targets, temperature=config.temperature,
+        main_loss=main_head_loss(config, class_counts, steps_per_epoch),
+        eval_logit_offset=-config.la_tau * losses.log_prior(class_counts) if posthoc else None,
     )
     schedule = schedules.WarmupDecay(
         peak=config.learning_rate,
@@ -116,8 +145,21 @@ def build_model(config: config_lib.TrainConfig, teacher: keras.Model, num_rare: 
     return model
 
 
-def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None, verbose: int | str = 2) -> dict:
-    """Trains and evaluates one model; returns (and writes) the metrics dict."""
+def write_hparams(log_dir: pathlib.Path, hparams: dict, val_map: float, test_map: float) -> None:
+    """Records a run for TensorBoard's HParams dashboard: its hyperparameters and final val/test mAP."""
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        hparams_api.hparams(hparams)
+        tf.summary.scalar(HPARAMS_VAL_TAG, val_map, step=0)
+        tf.summary.scalar(HPARAMS_TEST_TAG, test_map, step=0)
+
+
+def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None, verbose: int | str = 2,
+                 hparams: dict | None = None) -> dict:
+    """Trains and evaluates one model; returns (and writes) the metrics dict.
+
+    hparams: what the HParams dashboard shows for this run (default: the config's method flags).
+    """
+    wall_started = time.time()
     output_dir = pathlib.Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "flags.txt").write_text("\n".join(config.to_flag_lines()) + "\n")
@@ -142,7 +184,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         raise ValueError(f"--batch_size={config.batch_size} exceeds the {num_train} training images")
     train_batches = pipeline.training_batches(
         examples(config.train_split, True), config.batch_size, config.seed, augmentation=config.augment,
-        num_examples=num_train,
+        num_examples=num_train, rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1,
     )
     val_batches = pipeline.evaluation_batches(examples(config.val_split, False), EVAL_BATCH_SIZE,
                                               num_examples=summaries["validation"]["num_examples"])
@@ -153,7 +195,8 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     # rendering the dataset on first use) consumes global random state.
     keras.utils.set_random_seed(config.seed)
     (output_dir / "train_gallery.png").write_bytes(task_gallery(task, source.examples(config.train_split), config))
-    model = build_model(config, teacher, task.num_rare, steps_per_epoch)
+    class_counts = list(summaries["train"]["counts"].values())
+    model = build_model(config, teacher, class_counts, steps_per_epoch)
     validation = evaluation.Validation(val_batches, task.class_names)
     callbacks = [
         validation,
@@ -164,7 +207,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     history = model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     train_seconds = time.time() - started
 
-    test_labels, test_probs = evaluation.predict_main(model.network, test_batches)
+    test_labels, test_probs = evaluation.predict_main(model.network, test_batches, model.eval_logit_offset)
     test = evaluation.map_summary(test_labels, test_probs, task.class_names)
     pr_png = plots.pr_curves_png(test_labels, test_probs, task.class_names,
                                  f"test PR curves (aux_weight={config.aux_weight}, mAP {test['mAP']:.3f})")
@@ -178,14 +221,26 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         "task": {"rare_categories": list(task.class_names[1:]), "category_ids": list(task.categories), **summaries},
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
         "train_seconds": train_seconds,
+        "wall_seconds": time.time() - wall_started,
         "train_images_per_second": config.epochs * steps_per_epoch * config.batch_size / train_seconds,
         "config": {key: (list(v) if isinstance(v, tuple) else v) for key, v in vars(config).items()},
     }
+    if config.logit_adjustment == "posthoc":
+        results["eval_logit_offset"] = [float(v) for v in model.eval_logit_offset.numpy()]
+    write_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
+                  validation.last["mAP"], test["mAP"])
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     model.network.save(output_dir / "model.keras")
     logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", test["mAP"], validation.last["mAP"],
                  train_seconds, output_dir)
     return results
+
+
+def default_hparams(config: config_lib.TrainConfig) -> dict:
+    """The method flags of a run, for the HParams dashboard."""
+    keys = ("aux_weight", "focal_gamma", "cb_beta", "reweight_from_epoch", "ldam_max_margin", "logit_adjustment",
+            "la_tau", "rare_batch_fraction", "background_keep", "learning_rate", "epochs", "seed")
+    return {key: getattr(config, key) for key in keys}
 
 
 def main(argv):

@@ -134,3 +134,49 @@ def test_shipped_teacher_loads_frozen_and_its_student_trains_the_whole_trunk():
                "teacher_probs": np.full((8, 16), 1 / 16, "float32")}
     model.fit(images, targets, batch_size=8, epochs=1, verbose=0)
     assert all(not np.array_equal(a, w.numpy()) for a, w in zip(before, trunk.trainable_variables))
+
+
+def test_cosine_head_gives_scaled_cosines():
+    from bgsplit_tf.models import network as network_lib
+
+    net = network_lib.network_from_teacher(helpers.tiny_teacher(), 2, cosine_scale=30.0)
+    images, _ = helpers.tiny_batch(4)
+    logits = net(images)["main"].numpy()
+    assert logits.shape == (4, 3) and np.abs(logits).max() <= 30.0 + 1e-4
+    features = net.get_layer("trunk")(images).numpy()
+    kernel = net.get_layer("main").kernel.numpy()
+    expected = 30.0 * (features / np.linalg.norm(features, axis=1, keepdims=True)) @ (
+        kernel / np.linalg.norm(kernel, axis=0, keepdims=True))
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_deferred_reweighting_takes_effect_at_the_switch_step_of_training():
+    from bgsplit_tf import losses
+
+    counts = [90, 6, 4]
+    model = bgsplit_model.BackgroundSplittingModel(
+        helpers.tiny_network(), aux_weight=0.0,
+        main_loss=losses.MainHeadLoss(counts, cb_beta=0.9, reweight_from_step=3))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=True)  # lr 0: weights stay put
+    images, targets = helpers.tiny_batch(8)
+    logits = model(images, training=True)["main"]  # batch-norm statistics as in the train step
+    unweighted = losses.softmax_cross_entropy(targets["label"], logits).numpy()
+    weighted = losses.MainHeadLoss(counts, cb_beta=0.9)(targets["label"], logits).numpy()
+    # The step counter starts at 0: steps 0, 1, 2 unweighted, then weighted from step 3.
+    history = model.fit(images, targets, batch_size=8, epochs=5, verbose=0, shuffle=False).history["main_loss"]
+    np.testing.assert_allclose(history[:3], unweighted, rtol=1e-4)
+    np.testing.assert_allclose(history[3:], weighted, rtol=1e-4)
+
+
+def test_posthoc_logit_offset_changes_evaluation_probabilities_only():
+    from bgsplit_tf import evaluation, losses
+
+    offset = -losses.log_prior([90, 6, 4])
+    model = bgsplit_model.BackgroundSplittingModel(helpers.tiny_network(), eval_logit_offset=offset)
+    images, targets = helpers.tiny_batch(8)
+    outputs = model(images)
+    np.testing.assert_allclose(model.main_probabilities(outputs).numpy(),
+                               tf.nn.softmax(outputs["main"] + offset).numpy(), rtol=1e-5)
+    batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(4)
+    _, probs = evaluation.predict_main(model.network, batches, model.eval_logit_offset)
+    np.testing.assert_allclose(probs, tf.nn.softmax(outputs["main"] + offset).numpy(), rtol=1e-5, atol=1e-6)

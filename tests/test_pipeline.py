@@ -65,3 +65,44 @@ def test_augment_keeps_shape_and_pixel_range():
     out = pipeline.augment(image, tf.constant([1, 2], tf.int64))
     assert out.shape == (16, 16, 3)
     assert 0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 255
+
+
+def _imbalanced(n=400, num_rare=2, positives=3):
+    """n examples: `positives` of each rare class (labels 1..K), the rest background (0)."""
+    labels = np.zeros(n, "int32")
+    for k in range(1, num_rare + 1):
+        labels[(k - 1) * positives:k * positives] = k
+    return tf.data.Dataset.from_tensor_slices({
+        "image": np.zeros((n, 4, 4, 3), "uint8"),
+        "label": labels,
+        "id": np.array([f"ex{i}".encode() for i in range(n)]),
+    })
+
+
+def test_resampling_reaches_the_target_rare_fraction_of_batches():
+    # 6 positives among 400 images (1.5%); resampled to 25%, split equally between the 2 rare classes.
+    batches = pipeline.training_batches(_imbalanced(), batch_size=40, seed=0, augmentation=False,
+                                        num_examples=400, rare_batch_fraction=0.25, num_classes=3)
+    labels = np.concatenate([t["label"] for epoch in range(20) for _, t in batches.as_numpy_iterator()])
+    assert labels.size == 20 * 400  # an epoch keeps its length: 10 steps of 40
+    # 8,000 draws: the binomial std of the fraction is 0.005, so 0.02 is a 4-sigma tolerance.
+    assert np.mean(labels > 0) == pytest.approx(0.25, abs=0.02)
+    assert np.mean(labels == 1) == pytest.approx(0.125, abs=0.015)
+    assert np.mean(labels == 2) == pytest.approx(0.125, abs=0.015)
+
+
+def test_resampling_draws_a_new_mix_each_epoch_but_repeats_with_the_seed():
+    def epochs(seed):
+        batches = pipeline.training_batches(_imbalanced(), batch_size=40, seed=seed, augmentation=False,
+                                            num_examples=400, rare_batch_fraction=0.25, num_classes=3)
+        return [np.concatenate([t["label"] for _, t in batches.as_numpy_iterator()]) for _ in range(2)]
+
+    first, second = epochs(0)
+    assert not np.array_equal(first, second)
+    again = epochs(0)
+    np.testing.assert_array_equal(first, again[0])
+
+
+def test_resampling_needs_the_epoch_length():
+    with pytest.raises(ValueError, match="num_examples"):
+        pipeline.training_batches(_imbalanced(), batch_size=40, seed=0, rare_batch_fraction=0.25, num_classes=3)

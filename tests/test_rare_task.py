@@ -71,3 +71,43 @@ def test_tf_relabel_agrees_with_numpy(tiny_source):
     expected = dict(zip(ids[mask], task.main_labels(labels[mask])))
     assert dict(kept) == expected
     assert sorted(k for k, v in kept if v > 0) == sorted(task.train_positive_ids)
+
+
+def test_background_fraction_sets_positives_per_class():
+    train = _labels(100)  # 10 categories x 100 images
+    ids = np.array([f"train/{i}".encode() for i in range(train.size)], dtype=object)
+    evals = {"validation": _labels(5, 1)}
+    task = rare_task.choose_rare_task(NAMES, train, ids, evals, num_rare=2, positives_per_class=0, seed=0,
+                                      background_fraction=0.98)
+    # 800 background images; 800 * 0.02 / 0.98 / 2 = 8.2 -> 8 positives per class.
+    summary = rare_task.summarize(task, task.main_labels(train[task.train_keep_mask(train, ids)]))
+    assert [summary["counts"][n] for n in task.class_names[1:]] == [8, 8]
+    assert summary["background_fraction"] == pytest.approx(800 / 816)
+    assert rare_task.positives_for_fraction(0.9999, 800, 2) == 1  # never fewer than one
+
+
+def test_background_fraction_beyond_the_positives_says_how_to_fix():
+    train = _labels(20)
+    ids = np.array([f"train/{i}".encode() for i in range(train.size)], dtype=object)
+    with pytest.raises(ValueError, match="raise --background_fraction"):
+        rare_task.choose_rare_task(NAMES, train, ids, {"validation": _labels(5, 1)}, num_rare=2,
+                                   positives_per_class=0, seed=0, background_fraction=0.5)
+
+
+def test_background_undersampling_keeps_the_same_images_in_numpy_and_tf():
+    import tensorflow as tf
+
+    train = _labels(100)
+    ids = np.array([f"train/{i}".encode() for i in range(train.size)], dtype=object)
+    task = rare_task.choose_rare_task(NAMES, train, ids, {"validation": _labels(5, 1)}, num_rare=2,
+                                      positives_per_class=3, seed=4, background_keep=0.25)
+    keep = task.train_keep_mask(train, ids)
+    main = task.main_labels(train)
+    assert keep[main > 0].sum() == 6  # positives are never undersampled
+    assert keep[main == 0].mean() == pytest.approx(0.25, abs=0.05)  # 800 background images
+    ds = tf.data.Dataset.from_tensor_slices({"image": np.zeros((train.size, 1), "uint8"), "label": train, "id": ids.astype(bytes)})
+    kept_ids = {ex["id"] for ex in task.relabel(ds, training=True).as_numpy_iterator()}
+    assert kept_ids == set(ids[keep])
+    other_seed = rare_task.choose_rare_task(NAMES, train, ids, {"validation": _labels(5, 1)}, num_rare=2,
+                                            positives_per_class=3, seed=5, background_keep=0.25)
+    assert not np.array_equal(other_seed.train_keep_mask(train, ids) & (main == 0), keep & (main == 0))

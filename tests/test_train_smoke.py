@@ -37,19 +37,55 @@ def test_train_cli_writes_metrics_flags_tensorboard_and_model(tiny_data_dir, tmp
     assert config_lib.config_from_flags(flag_values=values).to_flag_lines() == (out / "flags.txt").read_text().split()
 
 
-def test_experiment_tables_methods_and_skips_finished_runs(tiny_data_dir, tmp_path):
+def test_experiment_grid_runs_end_to_end_and_skips_finished_runs(tiny_data_dir, tmp_path):
     base = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
-                                  positives_per_class=2, epochs=1, batch_size=32, warmup_epochs=0,
-                                  output_dir=str(tmp_path / "exp"))
-    rows = experiment.run_experiment(base, ["finetune", "bgsplit"], [0])
-    assert [(r["method"], r["aux_weight"]) for r in rows] == [("finetune", 0.0), ("bgsplit", 0.1)]
-    table = (tmp_path / "exp" / "results.md").read_text()
-    assert "| finetune |" in table and "| bgsplit |" in table
-    assert (tmp_path / "exp" / "comparison.png").read_bytes().startswith(b"\x89PNG")
-    metrics_file = tmp_path / "exp" / "bgsplit" / "seed_0" / "metrics.json"
-    stamp = metrics_file.stat().st_mtime_ns
-    assert experiment.run_experiment(base, ["finetune", "bgsplit"], [0]) == rows
-    assert metrics_file.stat().st_mtime_ns == stamp
+                                  epochs=1, batch_size=32, warmup_epochs=0, output_dir=str(tmp_path / "exp"))
+    grid = experiment.Grid(methods=("finetune", "bgsplit+focal"), seeds=(0,), fractions=(0.995, 0.999), tune=False)
+    rows = experiment.run_experiment(base, grid)
+    assert [(r["method"], r["background_fraction"], r["aux_weight"]) for r in rows] == [
+        ("finetune", 0.995, 0.0), ("bgsplit+focal", 0.995, 0.01), ("finetune", 0.999, 0.0), ("bgsplit+focal", 0.999, 0.01)]
+    # 764 background images: 99.5% needs 2 positives per class, 99.9% needs 1.
+    assert [r["positives_per_class"] for r in rows] == [2, 2, 1, 1]
+    assert all(abs(r["train_background_fraction"] - r["background_fraction"]) < 0.002 for r in rows)
+    root = tmp_path / "exp"
+    assert (root / "results.csv").read_text().splitlines()[0].startswith(
+        "method,hyperparameters,background_fraction,train_background_fraction")
+    table = (root / "results.md").read_text()
+    assert "| method | 99.50% background | 99.90% background |" in table and "| bgsplit+focal |" in table
+    assert (root / "comparison.png").read_bytes().startswith(b"\x89PNG")
+    run_dir = root / "runs" / "bgsplit+focal" / "aux_weight_0.01_focal_gamma_2.0" / "bg_0.999" / "seed_0"
+    assert "--focal_gamma=2.0" in (run_dir / "flags.txt").read_text().split()
+    assert list(root.glob("events.out.tfevents.*")), "the HParams dashboard's config"
+    assert list((run_dir / "tensorboard" / "hparams").glob("events.out.tfevents.*")), "the run's HParams"
+
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    assert experiment.run_experiment(base, grid) == rows
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
+
+
+class _ValidationOnlyRunner:
+    """Stands in for training when testing only the selection rule: val mAP per (method, values)."""
+
+    def __init__(self, val_maps):
+        self.val_maps, self.calls = val_maps, []
+
+    def run(self, method, values, fraction, seed):
+        self.calls.append((method, fraction, seed))
+        return {"method": method, "hyperparameters": json.dumps(values, sort_keys=True),
+                "val_mAP": self.val_maps[(method, json.dumps(values, sort_keys=True))], "test_mAP": -1.0}
+
+
+def test_hyperparameters_are_chosen_on_validation_at_the_tuning_cell():
+    val_maps = {("focal", '{"focal_gamma": 2.0}'): 0.2, ("focal", '{"focal_gamma": 1.0}'): 0.3,
+                ("bgsplit", '{"aux_weight": 0.01}'): 0.5, ("bgsplit", '{"aux_weight": 0.1}'): 0.4}
+    runner = _ValidationOnlyRunner(val_maps)
+    grid = experiment.Grid(methods=("finetune", "bgsplit+focal"), seeds=(3, 4), fractions=(0.98, 0.99, 0.999))
+    chosen, rows = experiment.choose_hyperparameters(runner, grid)
+    assert chosen == {"finetune": {}, "focal": {"focal_gamma": 1.0}, "bgsplit": {"aux_weight": 0.01}}
+    assert experiment.method_values("bgsplit+focal", chosen) == {"focal_gamma": 1.0, "aux_weight": 0.01}
+    assert {(fraction, seed) for _, fraction, seed in runner.calls} == {(0.99, 3)}  # middle fraction, first seed
+    assert len(rows) == 4 and all(r["test_mAP"] == -1.0 for r in rows)
+    assert "| focal | {\"focal_gamma\": 1.0} | 0.300 | yes |" in experiment.tuning_summary(rows, chosen)
 
 
 def test_same_seed_repeats_the_run(tiny_data_dir, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 TARGET_KEYS = ("label", "teacher_label", "teacher_probs")
+SHUFFLE_BUFFER = 16384
 
 
 def augment(image: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
@@ -36,6 +37,32 @@ def _prepare(examples: tf.data.Dataset, cache: bool, num_examples: int | None) -
     return examples.cache() if cache else examples
 
 
+def resample(
+    examples: tf.data.Dataset, num_classes: int, rare_fraction: float, seed: int, num_examples: int,
+    cache: bool = True,
+) -> tf.data.Dataset:
+    """Oversamples the rare classes to `rare_fraction` of the stream, split equally among them.
+
+    One stream per main class (filtered, shuffled, repeated), mixed by `sample_from_datasets` with
+    weights [1 - rare_fraction, rare_fraction / K, ...]; a new mix every epoch. The result is
+    `num_examples` long, so an epoch keeps its length (and Keras its step count). Every class must
+    have at least one example. examples: dicts with "label" int32 (0 = background, 1..K rare).
+    cache: keep each class's stream in memory, so repeating a small rare class does not re-scan
+    the whole dataset.
+    """
+    if not 0.0 < rare_fraction < 1.0:
+        raise ValueError(f"rare_fraction={rare_fraction} must be strictly between 0 and 1")
+    num_rare = num_classes - 1
+    streams = []
+    for c in range(num_classes):
+        stream = examples.filter(lambda ex, c=c: ex["label"] == c)
+        stream = stream.cache() if cache else stream
+        streams.append(stream.shuffle(SHUFFLE_BUFFER, seed=seed + c, reshuffle_each_iteration=True).repeat())
+    weights = [1.0 - rare_fraction] + [rare_fraction / num_rare] * num_rare
+    mixed = tf.data.Dataset.sample_from_datasets(streams, weights, seed=seed, rerandomize_each_iteration=True)
+    return mixed.take(num_examples)
+
+
 def training_batches(
     examples: tf.data.Dataset,
     batch_size: int,
@@ -43,19 +70,30 @@ def training_batches(
     augmentation: bool = True,
     cache: bool = True,
     num_examples: int | None = None,
+    rare_batch_fraction: float = 0.0,
+    num_classes: int | None = None,
 ) -> tf.data.Dataset:
-    """Shuffled, augmented training batches.
+    """Shuffled (or resampled), augmented training batches.
 
     Args:
       examples: {"image": uint8 [H, W, 3], "label", "teacher_label", "teacher_probs", "id"}.
       batch_size: images per step; the last partial batch is dropped.
-      seed: shuffling and augmentation seed (reshuffled and re-drawn every epoch).
+      seed: shuffling, sampling and augmentation seed (re-drawn every epoch).
       augmentation: False feeds the images as they are.
       cache: keep decoded examples in memory after the first epoch.
-      num_examples: if known, declared to tf.data so Keras knows the steps per epoch up front.
+      num_examples: if known, declared to tf.data so Keras knows the steps per epoch up front;
+        required by resampling, whose epochs are that long.
+      rare_batch_fraction: 0 samples the data as it is; otherwise `resample` makes the rare classes
+        this fraction of each batch (in expectation).
+      num_classes: K + 1, required by resampling.
     """
-    examples = _prepare(examples, cache, num_examples)
-    examples = examples.shuffle(16384, seed=seed, reshuffle_each_iteration=True)
+    if rare_batch_fraction > 0:
+        if num_examples is None or num_classes is None:
+            raise ValueError("resampling needs num_examples (the epoch length) and num_classes")
+        examples = resample(examples, num_classes, rare_batch_fraction, seed, num_examples, cache)
+    else:
+        examples = _prepare(examples, cache, num_examples)
+        examples = examples.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     if augmentation:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         examples = tf.data.Dataset.zip(examples, seeds).map(

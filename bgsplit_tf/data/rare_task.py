@@ -2,8 +2,11 @@
 
 Main-task labels: 0 = background, 1..K = the rare categories in `RareTask.categories` order.
 In train, at most N positives per rare category are kept; the other images of rare categories
-are dropped (not relabelled background, which would be label noise). Validation and test keep
-all positives of the rare categories, and everything else is background.
+are dropped (not relabelled background, which would be label noise). N is given, or derived from a
+target train background fraction. Training background can be undersampled: each background image
+is kept with probability `background_keep`, decided by a hash of its id and the seed, so the same
+images are kept in every epoch and every run of that seed. Validation and test keep all positives
+of the rare categories, and everything else is background.
 """
 
 from __future__ import annotations
@@ -25,11 +28,15 @@ class RareTask:
       categories: source label ids of the K rare categories; main label k + 1 is categories[k].
       class_names: ("background", name of each rare category), length K + 1.
       train_positive_ids: ids of the kept training positives (bytes).
+      background_keep: fraction of training background kept (1.0 = all).
+      seed: salts the background-keeping hash.
     """
 
     categories: tuple[int, ...]
     class_names: tuple[str, ...]
     train_positive_ids: tuple[bytes, ...]
+    background_keep: float = 1.0
+    seed: int = 0
 
     @property
     def num_rare(self) -> int:
@@ -40,11 +47,21 @@ class RareTask:
         mapping = {category: k + 1 for k, category in enumerate(self.categories)}
         return np.array([mapping.get(int(label), 0) for label in source_labels], dtype=np.int64)
 
+    def background_kept(self, ids: tf.Tensor) -> tf.Tensor:
+        """bool, shape of ids (tf.string): whether a training background image survives undersampling."""
+        if self.background_keep >= 1.0:
+            return tf.ones_like(ids, tf.bool)
+        buckets = 1 << 30
+        salted = tf.strings.join([ids, tf.constant(f"#bgsplit-seed-{self.seed}")])
+        return tf.strings.to_hash_bucket_fast(salted, buckets) < int(self.background_keep * buckets)
+
     def train_keep_mask(self, source_labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """bool [N]: background examples and the kept positives."""
+        """bool [N]: the kept background examples and the kept positives."""
         kept = set(self.train_positive_ids)
         is_background = self.main_labels(source_labels) == 0
-        return is_background | np.array([i in kept for i in ids])
+        if self.background_keep < 1.0:
+            is_background &= self.background_kept(tf.constant(ids, tf.string)).numpy()
+        return is_background | np.array([i in kept for i in ids], dtype=bool)
 
     def relabel(self, ds: tf.data.Dataset, training: bool) -> tf.data.Dataset:
         """Maps "label" from source ids to main labels (int32); in training, filters to kept examples."""
@@ -63,7 +80,8 @@ class RareTask:
         )
         ds = ds.map(lambda ex: {**ex, "label": to_main.lookup(ex["label"])})
         if training:
-            ds = ds.filter(lambda ex: (ex["label"] == 0) | (kept_positive.lookup(ex["id"]) == 1))
+            ds = ds.filter(lambda ex: ((ex["label"] == 0) & self.background_kept(ex["id"]))
+                           | (kept_positive.lookup(ex["id"]) == 1))
         return ds
 
 
@@ -107,6 +125,8 @@ def choose_rare_task(
     positives_per_class: int,
     seed: int,
     categories: list[str] | None = None,
+    background_fraction: float | None = None,
+    background_keep: float = 1.0,
 ) -> RareTask:
     """Draws a rare task.
 
@@ -119,30 +139,47 @@ def choose_rare_task(
       positives_per_class: N, the most positives kept per category in train; 0 keeps all.
       seed: picks the categories (unless given) and which N positives are kept.
       categories: explicit rare categories, names or ids.
+      background_fraction: if set, replaces positives_per_class: N is chosen so that this fraction of
+        the kept training images is background, N >= 1 (see `positives_for_fraction`).
+      background_keep: fraction of training background kept (undersampling), in (0, 1].
     """
+    if not 0.0 < background_keep <= 1.0:
+        raise ValueError(f"--background_keep={background_keep} must be in (0, 1]")
     rng = np.random.default_rng(seed)
     train_counts = np.bincount(train_labels, minlength=len(label_names))
-    needed = max(positives_per_class, 1)
-    eligible = train_counts >= needed
+    has_eval_positives = np.ones(len(label_names), bool)
     for labels in eval_labels.values():
-        eligible &= np.bincount(labels, minlength=len(label_names)) > 0
+        has_eval_positives &= np.bincount(labels, minlength=len(label_names)) > 0
+
+    def positives_needed(chosen_or_count) -> int:
+        if background_fraction is None:
+            return positives_per_class
+        if isinstance(chosen_or_count, int):  # any K categories leave at most all images as background
+            return positives_for_fraction(background_fraction, len(train_labels) * background_keep, chosen_or_count)
+        background = np.sum(~np.isin(train_labels, chosen_or_count)) * background_keep
+        return positives_for_fraction(background_fraction, background, len(chosen_or_count))
+
+    how_to_fix = ("raise --background_fraction or pick other categories" if background_fraction is not None
+                  else "lower --positives_per_class or pick other categories")
     if categories:
         chosen = resolve_categories(categories, label_names)
+        needed = max(positives_needed(chosen), 1)
         for category in chosen:
-            if not eligible[category]:
+            if train_counts[category] < needed or not has_eval_positives[category]:
                 raise ValueError(
                     f"rare category {label_names[category]!r} has {train_counts[category]} train "
-                    f"images (need {needed}) or no positives in {sorted(eval_labels)}; lower "
-                    "--positives_per_class or pick another category."
+                    f"images (need {needed}) or no positives in {sorted(eval_labels)}; {how_to_fix}."
                 )
     else:
-        candidates = np.flatnonzero(eligible)
+        needed = max(positives_needed(num_rare), 1)
+        candidates = np.flatnonzero((train_counts >= needed) & has_eval_positives)
         if num_rare < 1 or num_rare > candidates.size:
             raise ValueError(
                 f"--num_rare={num_rare} must be between 1 and {candidates.size}, the number of categories "
-                f"with at least {needed} train images and positives in {sorted(eval_labels)}."
+                f"with at least {needed} train images and positives in {sorted(eval_labels)}; {how_to_fix}."
             )
         chosen = sorted(rng.choice(candidates, size=num_rare, replace=False).tolist())
+    positives_per_class = positives_needed(chosen)
     positive_ids = []
     for category in chosen:
         ids = train_ids[train_labels == category]
@@ -153,4 +190,16 @@ def choose_rare_task(
         categories=tuple(int(c) for c in chosen),
         class_names=(BACKGROUND, *(label_names[c] for c in chosen)),
         train_positive_ids=tuple(positive_ids),
+        background_keep=float(background_keep),
+        seed=int(seed),
     )
+
+
+def positives_for_fraction(background_fraction: float, num_background: float, num_rare: int) -> int:
+    """N, the positives per rare class that make `background_fraction` of the training set background.
+
+    background / (background + K N) = f  =>  N = background (1 - f) / (f K), rounded, at least 1.
+    """
+    if not 0.0 < background_fraction < 1.0:
+        raise ValueError(f"--background_fraction={background_fraction} must be strictly between 0 and 1")
+    return max(1, int(round(num_background * (1.0 - background_fraction) / (background_fraction * num_rare))))

@@ -58,17 +58,13 @@ class Source:
             raise ValueError(f"dataset {self.name!r} has no split {base!r}; it has {sorted(splits.keys())}")
 
     def read_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """(labels int64 [N], ids object [N] of bytes) of a split, without decoding any image."""
+        """(labels int64 [N], ids object [N] of bytes) of a split, without decoding any image.
+
+        Read once per process and split (experiments draw many tasks from one source); the arrays
+        are read-only.
+        """
         self.check_split(split)
-        ds = self.builder().as_dataset(
-            split=split, decoders={self.image_key: tfds.decode.SkipDecoding()}, shuffle_files=False
-        )
-        ds = ds.map(lambda ex: (ex[self.label_key], ex[self.id_key])).batch(8192)
-        labels, ids = [], []
-        for label_batch, id_batch in ds.as_numpy_iterator():
-            labels.append(label_batch)
-            ids.append(id_batch)
-        return np.concatenate(labels).astype(np.int64), np.concatenate(ids).astype(object)
+        return _read_labels(self, split)
 
     def examples(self, split: str) -> tf.data.Dataset:
         """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []}."""
@@ -82,3 +78,19 @@ class Source:
             },
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+
+
+@functools.lru_cache(maxsize=32)
+def _read_labels(source: Source, split: str) -> tuple[np.ndarray, np.ndarray]:
+    ds = source.builder().as_dataset(
+        split=split, decoders={source.image_key: tfds.decode.SkipDecoding()}, shuffle_files=False
+    )
+    ds = ds.map(lambda ex: (ex[source.label_key], ex[source.id_key])).batch(8192)
+    labels, ids = [], []
+    for label_batch, id_batch in ds.as_numpy_iterator():
+        labels.append(label_batch)
+        ids.append(id_batch)
+    labels, ids = np.concatenate(labels).astype(np.int64), np.concatenate(ids).astype(object)
+    labels.setflags(write=False)
+    ids.setflags(write=False)
+    return labels, ids

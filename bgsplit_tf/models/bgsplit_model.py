@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bgsplit_tf import losses
 
-MainLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+MainLoss = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]  # (labels, logits, step) -> scalar
 
 
 class BackgroundSplittingModel(keras.Model):
@@ -22,6 +23,11 @@ class BackgroundSplittingModel(keras.Model):
     aux_weight = 0 is the fine-tuning baseline: the aux loss is still computed and reported (it shows
     how far the trunk drifts from the teacher) but sends no gradient. Tracked metrics: loss,
     main_loss, aux_loss.
+
+    main_loss(labels, logits, step) is any main-head loss (default: softmax cross-entropy; see
+    losses.MainHeadLoss for the imbalance methods); step is the optimizer's iteration count.
+    eval_logit_offset (float [K + 1], default zeros) is added to the main logits before the softmax
+    at evaluation: post-hoc logit adjustment uses -tau * log(prior).
     """
 
     def __init__(
@@ -30,7 +36,8 @@ class BackgroundSplittingModel(keras.Model):
         aux_weight: float = 0.1,
         aux_targets: str = "hard",
         temperature: float = 1.0,
-        main_loss: MainLoss = losses.softmax_cross_entropy,
+        main_loss: MainLoss | None = None,
+        eval_logit_offset=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -40,7 +47,10 @@ class BackgroundSplittingModel(keras.Model):
         self.aux_weight = float(aux_weight)
         self.aux_targets = aux_targets
         self.temperature = float(temperature)
-        self.main_loss = main_loss
+        self.main_loss = main_loss or losses.MainHeadLoss()
+        num_main = network.output["main"].shape[-1]
+        offset = np.zeros(num_main, np.float32) if eval_logit_offset is None else eval_logit_offset
+        self.eval_logit_offset = tf.constant(offset, tf.float32, shape=[num_main])
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.main_loss_tracker = keras.metrics.Mean(name="main_loss")
         self.aux_loss_tracker = keras.metrics.Mean(name="aux_loss")
@@ -52,9 +62,15 @@ class BackgroundSplittingModel(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.main_loss_tracker, self.aux_loss_tracker]
 
+    def main_probabilities(self, outputs) -> tf.Tensor:
+        """softmax(main logits + eval_logit_offset): float32 [B, K + 1], what evaluation ranks by."""
+        return tf.nn.softmax(outputs["main"] + self.eval_logit_offset, axis=-1)
+
     def compute_losses(self, outputs, targets) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Returns (total, main, aux) float32 scalars for a batch of network outputs."""
-        main = self.main_loss(targets["label"], outputs["main"])
+        optimizer = getattr(self, "optimizer", None)  # absent before compile()
+        step = optimizer.iterations if optimizer is not None else 0
+        main = self.main_loss(targets["label"], outputs["main"], step)
         aux = losses.auxiliary_loss(targets, outputs["aux"], self.aux_targets, self.temperature)
         return main + self.aux_weight * aux, main, aux
 

@@ -28,11 +28,36 @@ class FixedBackgroundLogit(layers.Layer):
         return {**super().get_config(), "value": self.value}
 
 
+@keras.saving.register_keras_serializable(package="bgsplit_tf")
+class CosineDense(layers.Layer):
+    """A normalised linear classifier: scale * cos(features, w_c) per class, no bias.
+
+    The classifier LDAM trains (Cao et al. 2019): features and each class's weight vector are
+    L2-normalised, so logits lie in [-scale, scale]. Input float32 [B, D] -> float32 [B, units].
+    """
+
+    def __init__(self, units: int, scale: float = 30.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.scale = float(scale)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="kernel")
+
+    def call(self, features):
+        cosine = ops.matmul(ops.normalize(features, axis=-1), ops.normalize(self.kernel, axis=0))
+        return self.scale * cosine
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "scale": self.scale}
+
+
 def build_network(
     trunk: keras.Model,
     num_rare: int,
     num_aux: int,
     fixed_background_logit: float | None = None,
+    cosine_scale: float | None = None,
 ) -> keras.Model:
     """Builds the functional two-output model on a shared trunk.
 
@@ -41,6 +66,8 @@ def build_network(
       num_rare: K, the number of rare classes.
       num_aux: M, the size of the teacher's label space.
       fixed_background_logit: if set, the background logit is this constant instead of learned.
+      cosine_scale: if set, the main head is a normalised classifier (CosineDense) with this scale,
+        as LDAM uses; otherwise a Dense layer.
 
     Returns:
       keras.Model named "bgsplit_network": float32 pixels [B, H, W, 3] in [0, 255] ->
@@ -48,17 +75,24 @@ def build_network(
     """
     inputs = keras.Input(trunk.input_shape[1:], name="pixels")
     features = trunk(inputs)
+
+    def classifier(units, name):
+        if cosine_scale is None:
+            return layers.Dense(units, name=name)
+        return CosineDense(units, cosine_scale, name=name)
+
     if fixed_background_logit is None:
-        main = layers.Dense(num_rare + 1, name="main")(features)
+        main = classifier(num_rare + 1, "main")(features)
     else:
-        rare = layers.Dense(num_rare, name="main_rare")(features)
+        rare = classifier(num_rare, "main_rare")(features)
         main = FixedBackgroundLogit(fixed_background_logit, name="main")(rare)
     aux = layers.Dense(num_aux, name="aux")(features)
     return keras.Model(inputs, {"main": main, "aux": aux}, name="bgsplit_network")
 
 
 def network_from_teacher(
-    teacher: keras.Model, num_rare: int, fixed_background_logit: float | None = None
+    teacher: keras.Model, num_rare: int, fixed_background_logit: float | None = None,
+    cosine_scale: float | None = None,
 ) -> keras.Model:
     """A network whose trunk starts as a copy of the teacher's trunk and whose aux head starts as
     the teacher's classifier (as the official code does), so at step 0 the aux head reproduces the
@@ -71,6 +105,6 @@ def network_from_teacher(
     for layer in [trunk, *trunk.layers]:
         layer.trainable = True
     classifier = teacher_lib.teacher_classifier(teacher)
-    network = build_network(trunk, num_rare, classifier.units, fixed_background_logit)
+    network = build_network(trunk, num_rare, classifier.units, fixed_background_logit, cosine_scale)
     network.get_layer("aux").set_weights(classifier.get_weights())
     return network
