@@ -17,17 +17,30 @@ from bgsplit_tf.data.rare_task import RareTask, choose_rare_task
 from bgsplit_tf.data.source import Source
 from bgsplit_tf.data.teacher_targets import TeacherTargets, compute_teacher_targets
 from bgsplit_tf.evaluation import map_summary, predict_main
-from bgsplit_tf.losses import auxiliary_loss, softmax_cross_entropy, soft_distillation
+from bgsplit_tf.experiment import METHODS, Grid, run_experiment
+from bgsplit_tf.losses import (
+    MainHeadLoss,
+    auxiliary_loss,
+    class_balanced_weights,
+    ldam_margins,
+    log_prior,
+    soft_distillation,
+    softmax_cross_entropy,
+)
 from bgsplit_tf.metrics import average_precision, mean_average_precision
 from bgsplit_tf.models.bgsplit_model import BackgroundSplittingModel
-from bgsplit_tf.models.network import FixedBackgroundLogit, build_network, network_from_teacher
+from bgsplit_tf.models.network import CosineDense, FixedBackgroundLogit, build_network, network_from_teacher
 from bgsplit_tf.models.teacher import build_teacher, load_teacher
 from bgsplit_tf.train import run_training
 
 __version__ = "0.1.0"
 __all__ = [
+    "METHODS",
     "BackgroundSplittingModel",
+    "CosineDense",
     "FixedBackgroundLogit",
+    "Grid",
+    "MainHeadLoss",
     "RareTask",
     "Source",
     "TeacherTargets",
@@ -37,12 +50,16 @@ __all__ = [
     "build_network",
     "build_teacher",
     "choose_rare_task",
+    "class_balanced_weights",
     "compute_teacher_targets",
+    "ldam_margins",
     "load_teacher",
+    "log_prior",
     "map_summary",
     "mean_average_precision",
     "network_from_teacher",
     "predict_main",
+    "run_experiment",
     "run_training",
     "soft_distillation",
     "softmax_cross_entropy",

@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from absl import flags
 
 from bgsplit_tf import config as config_lib
@@ -106,8 +108,6 @@ def test_same_seed_repeats_the_run(tiny_data_dir, tmp_path):
 
 
 def test_teacher_of_another_image_size_is_rejected_before_training(tiny_data_dir, tmp_path):
-    import pytest
-
     from bgsplit_tf import train
     from tests import helpers
 
@@ -117,3 +117,19 @@ def test_teacher_of_another_image_size_is_rejected_before_training(tiny_data_dir
                                     output_dir=str(tmp_path / "run"))
     with pytest.raises(ValueError, match="takes 16x16 images but bgsplit_shapes/tiny has 32x32"):
         train.run_training(config)
+
+
+@pytest.mark.slow
+def test_experiment_tunes_on_validation_then_reuses_the_tuning_run(tiny_data_dir, tmp_path):
+    base = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
+                                  epochs=1, batch_size=32, warmup_epochs=0, output_dir=str(tmp_path / "exp"))
+    grid = experiment.Grid(methods=("finetune", "resample", "bgsplit+resample"), seeds=(0, 1), fractions=(0.995, 0.999))
+    rows = experiment.run_experiment(base, grid)
+    tuning = (tmp_path / "exp" / "tuning.csv").read_text().splitlines()
+    assert len(tuning) == 1 + 4  # resample's 2 values and bgsplit's 2 values, at 99.9% with seed 0
+    assert len(rows) == 3 * 2 * 2
+    chosen = json.loads([r for r in rows if r["method"] == "resample"][0]["hyperparameters"])
+    tuning_row = next(line for line in tuning if line.startswith("resample,") and
+                      json.dumps(chosen, sort_keys=True).replace('"', '""') in line)
+    final_row = next(r for r in rows if r["method"] == "resample" and r["background_fraction"] == 0.999 and r["seed"] == 0)
+    assert f"{final_row['test_mAP']}" in tuning_row  # the tuning run is the final run of its cell
