@@ -31,6 +31,7 @@ setup(
             "bgsplit-train=bgsplit_tf.train:run",
             "bgsplit-pretrain=bgsplit_tf.pretrain:run",
             "bgsplit-experiment=bgsplit_tf.experiment:run",
+            "bgsplit-export=bgsplit_tf.export:run",
         ]
     },
 )

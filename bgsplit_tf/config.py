@@ -80,6 +80,7 @@ class TrainConfig:
 
     # Run.
     output_dir: str = _flag("runs/train", "Where metrics.json, flags.txt, TensorBoard logs and model.keras go.")
+    export_dir: str = _flag("", "If set, export a SavedModel for TF Serving to <export_dir>/<next version>/ at the end.")
     seed: int = _flag(0, "Seed for the rare task, initialisation, shuffling and augmentation.")
     jit_compile: bool = _flag(True, "Compile the train step with XLA (Keras' 'auto' turns XLA off on CPU).")
 

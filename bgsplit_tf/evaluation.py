@@ -43,11 +43,38 @@ def map_summary(labels: np.ndarray, probabilities: np.ndarray, class_names: tupl
     return {"mAP": float(np.mean(aps)), "ap": {name: float(ap) for name, ap in zip(class_names[1:], aps)}}
 
 
+DEFAULT_TARGET_PRECISIONS = (0.5, 0.8, 0.9)
+
+
+def operating_points(labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...],
+                     target_precisions=DEFAULT_TARGET_PRECISIONS) -> dict:
+    """Per rare class, the score threshold reaching each target precision and the recall it gives.
+
+    Computed on validation data, so users pick how much they review: {class name: [metrics.operating_point
+    per target precision]}. labels: int [N] main labels; probabilities: float [N, K + 1].
+    """
+    return {
+        name: [metrics.operating_point(labels == k, probabilities[:, k], p) for p in target_precisions]
+        for k, name in enumerate(class_names[1:], start=1)
+    }
+
+
+def format_operating_points(points: dict) -> str:
+    """Human-readable table of operating_points, one line per class."""
+    lines = []
+    for name, per_target in points.items():
+        cells = [f"P>={p['target_precision']:.2f}: " + ("unreachable" if p["threshold"] is None else
+                 f"score>={p['threshold']:.4g} recall {p['recall']:.2f}") for p in per_target]
+        lines.append(f"  {name}: " + "; ".join(cells))
+    return "\n".join(lines)
+
+
 class Validation(keras.callbacks.Callback):
     """Validates a BackgroundSplittingModel in one pass per epoch.
 
     Adds val_loss, val_main_loss, val_aux_loss (means over examples) and val_mAP to the epoch logs;
-    place it before the TensorBoard callback. `last` holds the latest map_summary.
+    place it before the TensorBoard callback. `last` holds the latest map_summary and
+    `last_predictions` the latest (labels int64 [N], probabilities float32 [N, K + 1]).
 
     batches: (images float32 [B, H, W, 3], targets with "label", "teacher_label", "teacher_probs").
     """
@@ -57,6 +84,7 @@ class Validation(keras.callbacks.Callback):
         self.batches = batches
         self.class_names = class_names
         self.last: dict | None = None
+        self.last_predictions: tuple[np.ndarray, np.ndarray] | None = None
         self._step = None
 
     def _validation_step(self, images, targets):
@@ -74,7 +102,8 @@ class Validation(keras.callbacks.Callback):
             labels.append(targets["label"].numpy())
             loss_sums += batch_losses.numpy() * len(labels[-1])
         labels = np.concatenate(labels).astype(np.int64)
-        self.last = map_summary(labels, np.concatenate(probs), self.class_names)
+        self.last_predictions = (labels, np.concatenate(probs))
+        self.last = map_summary(*self.last_predictions, self.class_names)
         if logs is not None:
             mean_losses = loss_sums / len(labels)
             logs.update(val_loss=mean_losses[0], val_main_loss=mean_losses[1], val_aux_loss=mean_losses[2],

@@ -19,7 +19,7 @@ from absl import app, flags, logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf import evaluation, losses, plots, schedules
+from bgsplit_tf import evaluation, export, losses, plots, schedules
 from bgsplit_tf.data import pipeline, rare_task, source as source_lib, teacher_targets
 from bgsplit_tf.models import bgsplit_model, network as network_lib, teacher as teacher_lib
 
@@ -225,12 +225,20 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         "train_images_per_second": config.epochs * steps_per_epoch * config.batch_size / train_seconds,
         "config": {key: (list(v) if isinstance(v, tuple) else v) for key, v in vars(config).items()},
     }
+    points = evaluation.operating_points(*validation.last_predictions, task.class_names)
+    results["operating_points"] = points
+    logging.info("Operating points on validation (score thresholds per target precision):\n%s",
+                 evaluation.format_operating_points(points))
     if config.logit_adjustment == "posthoc":
         results["eval_logit_offset"] = [float(v) for v in model.eval_logit_offset.numpy()]
     write_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
                   validation.last["mAP"], test["mAP"])
     (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     model.network.save(output_dir / "model.keras")
+    if config.export_dir:
+        exported = export.export_saved_model(model.network, task.class_names, config.export_dir, points,
+                                             results.get("eval_logit_offset"))
+        logging.info("Exported a SavedModel for TF Serving to %s", exported)
     logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", test["mAP"], validation.last["mAP"],
                  train_seconds, output_dir)
     return results

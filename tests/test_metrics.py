@@ -48,3 +48,20 @@ def test_precision_recall_curve_groups_ties_into_one_threshold():
     np.testing.assert_allclose(thresholds, [0.9, 0.5, 0.1])
     np.testing.assert_allclose(precision, [1.0, 2 / 3, 0.5])
     np.testing.assert_allclose(recall, [0.5, 1.0, 1.0])
+
+
+def test_operating_points_against_a_hand_checked_pr_curve():
+    # Ranked by score: + + - + - - + -   (4 positives)
+    # threshold: 0.9  0.8  0.7  0.6  0.5  0.4  0.3  0.2
+    # precision: 1    1    2/3  3/4  3/5  1/2  4/7  1/2
+    # recall:    .25  .5   .5   .75  .75  .75  1    1
+    is_positive = np.array([1, 1, 0, 1, 0, 0, 1, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
+    at_90 = metrics.operating_point(is_positive, scores, 0.9)
+    assert at_90 == {"target_precision": 0.9, "threshold": 0.8, "precision": 1.0, "recall": 0.5}
+    at_70 = metrics.operating_point(is_positive, scores, 0.7)
+    assert at_70 == {"target_precision": 0.7, "threshold": 0.6, "precision": 0.75, "recall": 0.75}
+    at_50 = metrics.operating_point(is_positive, scores, 0.5)
+    assert at_50["threshold"] == 0.3 and at_50["recall"] == 1.0 and at_50["precision"] == pytest.approx(4 / 7)
+    never = metrics.operating_point(np.array([0, 1]), np.array([0.9, 0.1]), 0.9)
+    assert never["threshold"] is None and never["recall"] == 0.0

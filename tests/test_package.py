@@ -25,19 +25,25 @@ def test_import_without_tensorflow_names_the_extras():
     assert "bgsplit_tf[cpu]" in result.stderr and "bgsplit_tf[gpu]" in result.stderr
 
 
-@pytest.mark.parametrize("script", ["bgsplit-train", "bgsplit-experiment", "bgsplit-pretrain"])
-def test_console_scripts_answer_help(script):
+@pytest.mark.parametrize("script, flag", [
+    ("bgsplit-train", "--output_dir"), ("bgsplit-experiment", "--background_fractions"),
+    ("bgsplit-pretrain", "--output"), ("bgsplit-export", "--run_dir"),
+])
+def test_console_scripts_answer_help(script, flag):
     executable = shutil.which(script)
     assert executable, f"{script} is not installed; run pip install -e '.[cpu,test]'"
     result = subprocess.run([executable, "--help"], capture_output=True, text=True, timeout=120)
     # absl prints the help and exits with status 1 by design; what matters is what it prints.
-    assert "USAGE" in result.stdout and "--output" in result.stdout
+    assert "USAGE" in result.stdout and flag in result.stdout
 
 
 def test_train_help_documents_the_method_flags():
     result = subprocess.run([sys.executable, "-m", "bgsplit_tf.train", "--help"], capture_output=True, text=True,
                             timeout=120)
-    for flag in ("--aux_weight", "--aux_targets", "--temperature", "--fixed_background_logit", "--seed"):
+    for flag in ("--aux_weight", "--aux_targets", "--temperature", "--fixed_background_logit", "--seed",
+                 "--focal_gamma", "--cb_beta", "--reweight_from_epoch", "--ldam_max_margin", "--cosine_head",
+                 "--logit_adjustment", "--la_tau", "--rare_batch_fraction", "--background_fraction",
+                 "--background_keep", "--export_dir"):
         assert flag in result.stdout
 
 

@@ -1,0 +1,172 @@
+"""bgsplit-export: a trained run -> a versioned SavedModel that TF Serving serves as it is.
+
+Layout: <export_dir>/<version>/ (an integer, one more than the highest already there), the folder
+TF Serving watches; class names and operating points are also written to <version>/assets.extra/.
+Built with Keras' ExportArchive. Two signatures:
+
+  serving_default(images: string [B])  encoded JPEG, PNG, GIF (first frame) or BMP of any size;
+                                       grayscale and RGBA become RGB. Decoding and resizing run in
+                                       plain TensorFlow ops before the network; strings never reach
+                                       a compiled (XLA) function.
+  predict_images(images: uint8 [B, H, W, 3])  decoded pixels of any size.
+
+Both return:
+  probabilities           float32 [B, K + 1]  main-head softmax (index 0 = background), with the
+                                              run's post-hoc logit adjustment if it had one
+  rare_scores             float32 [B, K]      probabilities[:, 1:]
+  background_probability  float32 [B]
+  top_class               string [B]          the most probable class name
+  above_threshold         bool [B, K, P]      rare_scores >= the validation threshold of each target
+                                              precision (never true where a target was unreachable)
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+from bgsplit_tf.config import show_in_help
+
+SIGNATURE_INPUT = "images"
+OUTPUT_KEYS = ("probabilities", "rare_scores", "background_probability", "top_class", "above_threshold")
+
+
+def next_version(export_dir: pathlib.Path) -> int:
+    """One more than the highest integer-named folder in export_dir (1 if none)."""
+    versions = [int(p.name) for p in export_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def threshold_table(class_names: tuple[str, ...], operating_points: dict | None) -> tuple[np.ndarray, list[float]]:
+    """(thresholds float32 [K, P], target precisions [P]) from evaluation.operating_points.
+
+    An unreachable target gets +inf, so its above_threshold is never true. No points: P = 0.
+    """
+    if not operating_points:
+        return np.zeros((len(class_names) - 1, 0), np.float32), []
+    targets = [p["target_precision"] for p in operating_points[class_names[1]]]
+    table = [[np.inf if p["threshold"] is None else p["threshold"] for p in operating_points[name]]
+             for name in class_names[1:]]
+    return np.asarray(table, np.float32), targets
+
+
+def _decode(encoded: tf.Tensor, image_size: tuple[int, int]) -> tf.Tensor:
+    """One encoded image (string []) -> float32 [H, W, 3] pixels in [0, 255] at the model's size."""
+    tf.debugging.assert_greater(tf.strings.length(encoded), 0,
+                                message="an image in the request is an empty string; send the file's bytes")
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, 3])
+    return tf.image.resize(tf.cast(image, tf.float32), image_size)
+
+
+def export_saved_model(
+    network: keras.Model,
+    class_names: tuple[str, ...],
+    export_dir: str | pathlib.Path,
+    operating_points: dict | None = None,
+    logit_offset=None,
+    version: int | None = None,
+) -> pathlib.Path:
+    """Writes the SavedModel and returns its versioned folder.
+
+    Args:
+      network: the trained two-output network (pixels float32 [B, H, W, 3] in [0, 255] ->
+        {"main": [B, K + 1], "aux": [B, M]}).
+      class_names: K + 1 names, background first.
+      export_dir: the model base path TF Serving watches.
+      operating_points: evaluation.operating_points on validation data, or None.
+      logit_offset: float [K + 1] added to the main logits (post-hoc logit adjustment), or None.
+      version: the version folder; default: next_version(export_dir).
+    """
+    export_dir = pathlib.Path(export_dir)
+    version = version if version is not None else next_version(export_dir)
+    path = export_dir / str(version)
+    if path.exists():
+        raise FileExistsError(f"{path} already exists; TF Serving versions are immutable, pick another --version")
+    image_size = tuple(network.input_shape[1:3])
+    num_classes = len(class_names)
+    if network.output["main"].shape[-1] != num_classes:
+        raise ValueError(f"the network has {network.output['main'].shape[-1]} main outputs but "
+                         f"{num_classes} class names were given")
+    offset = tf.constant(np.zeros(num_classes) if logit_offset is None else logit_offset, tf.float32)
+    names = tf.constant(list(class_names))
+    thresholds, targets = threshold_table(class_names, operating_points)
+    thresholds = tf.constant(thresholds)
+
+    def scores(pixels):
+        probabilities = tf.nn.softmax(network(pixels, training=False)["main"] + offset, axis=-1)
+        rare = probabilities[:, 1:]
+        return {
+            "probabilities": probabilities,
+            "rare_scores": rare,
+            "background_probability": probabilities[:, 0],
+            "top_class": tf.gather(names, tf.argmax(probabilities, axis=-1)),
+            "above_threshold": rare[:, :, None] >= thresholds[None],
+        }
+
+    def predict_images(images):
+        return scores(tf.image.resize(tf.cast(images, tf.float32), image_size))
+
+    def serve_encoded(images):
+        pixels = tf.map_fn(lambda s: _decode(s, image_size), images,
+                           fn_output_signature=tf.TensorSpec([*image_size, 3], tf.float32))
+        return scores(pixels)
+
+    archive = keras.export.ExportArchive()
+    archive.track(network)
+    archive.add_endpoint("serving_default", serve_encoded,
+                         input_signature=[tf.TensorSpec([None], tf.string, name=SIGNATURE_INPUT)])
+    archive.add_endpoint("predict_images", predict_images,
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=SIGNATURE_INPUT)])
+    archive.write_out(str(path), verbose=False)
+    extra = path / "assets.extra"
+    extra.mkdir()
+    (extra / "class_names.txt").write_text("\n".join(class_names) + "\n")
+    (extra / "operating_points.json").write_text(json.dumps(
+        {"target_precisions": targets, "per_class": operating_points or {}}, indent=2))
+    return path
+
+
+def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, version: int | None = None) -> pathlib.Path:
+    """Exports a finished bgsplit-train run (its model.keras and metrics.json)."""
+    run_dir = pathlib.Path(run_dir)
+    model_path, metrics_path = run_dir / "model.keras", run_dir / "metrics.json"
+    for required in (model_path, metrics_path):
+        if not required.exists():
+            raise FileNotFoundError(f"{required} is missing: --run_dir must be the --output_dir of a finished "
+                                    "bgsplit-train run")
+    metrics = json.loads(metrics_path.read_text())
+    network = keras.models.load_model(model_path)
+    class_names = ("background", *metrics["task"]["rare_categories"])
+    return export_saved_model(network, class_names, export_dir, metrics.get("operating_points"),
+                              metrics.get("eval_logit_offset"), version)
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    path = export_run(FLAGS.run_dir, FLAGS.export_dir or pathlib.Path(FLAGS.run_dir) / "export", FLAGS.version)
+    logging.info("Exported %s", path)
+    print(f"SavedModel written to {path}\nServe it: see BUILD.md (docker run tensorflow/serving ...)")
+
+
+def run():
+    """Console-script entry point."""
+    flags.DEFINE_string("run_dir", None, "Output folder of a finished bgsplit-train run (model.keras, metrics.json).")
+    flags.DEFINE_string("export_dir", "", "Model base path for TF Serving (default: <run_dir>/export).")
+    flags.DEFINE_integer("version", None, "Version folder (default: one more than the highest present).", lower_bound=1)
+    flags.mark_flag_as_required("run_dir")
+    show_in_help(__name__)
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
