@@ -32,6 +32,7 @@ setup(
             "bgsplit-pretrain=bgsplit_tf.pretrain:run",
             "bgsplit-experiment=bgsplit_tf.experiment:run",
             "bgsplit-export=bgsplit_tf.export:run",
+            "bgsplit-predict=bgsplit_tf.predict:run",
         ]
     },
 )

@@ -1,7 +1,8 @@
 """bgsplit-export: a trained run -> a versioned SavedModel that TF Serving serves as it is.
 
 Layout: <export_dir>/<version>/ (an integer, one more than the highest already there), the folder
-TF Serving watches; class names and operating points are also written to <version>/assets.extra/.
+TF Serving watches; <version>/assets.extra/ also holds class_names.txt, operating_points.json and
+model_info.json (class names, input size, target precisions) for clients such as bgsplit-predict.
 Built with Keras' ExportArchive. Two signatures:
 
   serving_default(images: string [B])  encoded JPEG, PNG, GIF (first frame) or BMP of any size;
@@ -129,6 +130,8 @@ def export_saved_model(
     (extra / "class_names.txt").write_text("\n".join(class_names) + "\n")
     (extra / "operating_points.json").write_text(json.dumps(
         {"target_precisions": targets, "per_class": operating_points or {}}, indent=2))
+    (extra / "model_info.json").write_text(json.dumps(
+        {"class_names": list(class_names), "image_size": list(image_size), "target_precisions": targets}, indent=2))
     return path
 
 

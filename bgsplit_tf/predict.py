@@ -1,0 +1,216 @@
+"""bgsplit-predict: mine a large unlabeled pool for the rare classes with an exported model.
+
+  bgsplit-predict --model=models/bgsplit --images=<folder | manifest.csv | tfds:NAME/SPLIT> --output_dir=mined
+
+Streams the pool through the SavedModel's predict_images signature: files are read and decoded in
+parallel by tf.data, resized to the model's input size and batched; only the scores (float32 [N, K])
+and a running top-N per class are kept, so memory does not grow with the images. Files that do not
+decode are skipped, counted and listed. Writes to --output_dir:
+  ranked.csv         one row per (image, rare class): item (path or id), class, score, rank, and
+                     above_p<target> flags for the model's validation operating points; sorted by
+                     class, then score, highest first
+  contact_sheet.png  the top --top_n images of each rare class
+  skipped.txt        files that could not be decoded
+  summary.json       counts, images/s, wall time
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import json
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+
+
+def resolve_export(model: str | pathlib.Path) -> pathlib.Path:
+    """A SavedModel folder, or a TF Serving base path whose highest integer version is used."""
+    model = pathlib.Path(model)
+    if (model / "saved_model.pb").exists():
+        return model
+    versions = sorted((int(p.name) for p in model.glob("*") if p.is_dir() and p.name.isdigit()), reverse=True)
+    for version in versions:
+        if (model / str(version) / "saved_model.pb").exists():
+            return model / str(version)
+    raise FileNotFoundError(f"{model} holds no SavedModel (saved_model.pb) nor integer version folders with one; "
+                            "pass the --export_dir of bgsplit-export or one of its version folders")
+
+
+def list_images(images: str) -> tuple[list[str], str]:
+    """(paths, kind) of a folder (recursive, by extension) or a CSV manifest whose first column is a path
+    (relative paths are relative to the manifest; a header row "path,..." is skipped)."""
+    location = pathlib.Path(images)
+    if location.is_dir():
+        paths = sorted(str(p) for p in location.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        kind = "folder"
+    elif location.is_file() and location.suffix.lower() == ".csv":
+        with open(location, newline="") as f:
+            rows = [row for row in csv.reader(f) if row]
+        if rows and rows[0][0].strip().lower() == "path":
+            rows = rows[1:]
+        paths = [str(p if p.is_absolute() else location.parent / p) for p in (pathlib.Path(r[0].strip()) for r in rows)]
+        kind = "manifest"
+    else:
+        raise ValueError(f"--images={images} is neither a folder, a .csv manifest, nor tfds:NAME/SPLIT")
+    if not paths:
+        raise ValueError(f"--images={images} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return paths, kind
+
+
+def file_batches(paths: list[str], image_size: tuple[int, int], batch_size: int) -> tf.data.Dataset:
+    """(items string [B], pixels uint8 [B, H, W, 3]) batches; undecodable files are dropped."""
+
+    def load(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False, dtype=tf.uint8)
+        image.set_shape([None, None, 3])
+        resized = tf.image.resize(tf.cast(image, tf.float32), image_size)
+        return path, tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def tfds_batches(spec: str, data_dir: str | None, image_key: str, id_key: str, image_size, batch_size: int):
+    """(items, pixels) batches of a TFDS split given as tfds:NAME/SPLIT (or NAME/CONFIG/SPLIT)."""
+    import tensorflow_datasets as tfds
+
+    from bgsplit_tf.data import shapes_builder  # noqa: F401  (registers the embedded benchmark)
+
+    name, _, split = spec.removeprefix("tfds:").rpartition("/")
+    builder = tfds.builder(name, data_dir=data_dir)
+    builder.download_and_prepare()
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    ds = ds.map(lambda ex: (ex[id_key], tf.cast(tf.image.resize(ex[image_key], image_size, method="nearest"), tf.uint8)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), builder.info.splits[split].num_examples
+
+
+class TopImages:
+    """The `size` highest-scoring images per class, in bounded memory (a min-heap per class)."""
+
+    def __init__(self, num_classes: int, size: int):
+        self.size = size
+        self.heaps: list[list] = [[] for _ in range(num_classes)]
+        self._counter = 0
+
+    def add(self, scores: np.ndarray, pixels: np.ndarray, items: list[str]) -> None:
+        """scores float [B, K]; pixels uint8 [B, H, W, 3]."""
+        for k, heap in enumerate(self.heaps):
+            for b in np.argsort(-scores[:, k])[: self.size]:
+                self._counter += 1
+                entry = (float(scores[b, k]), self._counter, items[b], pixels[b])
+                if len(heap) < self.size:
+                    heapq.heappush(heap, entry)
+                elif entry[0] > heap[0][0]:
+                    heapq.heapreplace(heap, entry)
+
+    def best(self, k: int) -> list[tuple[float, str, np.ndarray]]:
+        return [(s, item, image) for s, _, item, image in sorted(self.heaps[k], key=lambda e: -e[0])]
+
+
+def mine(model_dir, images: str, output_dir, batch_size: int = 64, top_n: int = 16, data_dir: str | None = None,
+         image_key: str = "image", id_key: str = "id") -> dict:
+    """Scores every image of the pool; writes ranked.csv, contact_sheet.png, skipped.txt, summary.json."""
+    from bgsplit_tf import plots
+
+    export_path = resolve_export(model_dir)
+    info = json.loads((export_path / "assets.extra" / "model_info.json").read_text())
+    points = json.loads((export_path / "assets.extra" / "operating_points.json").read_text())
+    class_names, image_size = info["class_names"], tuple(info["image_size"])
+    rare_names = class_names[1:]
+    predict = tf.saved_model.load(str(export_path)).signatures["predict_images"]
+    output_dir = pathlib.Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    if images.startswith("tfds:"):
+        batches, total = tfds_batches(images, data_dir, image_key, id_key, image_size, batch_size)
+        paths = None
+    else:
+        paths, _ = list_images(images)
+        batches, total = file_batches(paths, image_size, batch_size), len(paths)
+
+    progress = keras.utils.Progbar(total, unit_name="image") if total else None
+    items, scores = [], []
+    top = TopImages(len(rare_names), top_n)
+    started = time.time()
+    for batch_items, pixels in batches:
+        batch_scores = predict(images=pixels)["rare_scores"].numpy()
+        names = [i.decode() for i in batch_items.numpy()]
+        items.extend(names)
+        scores.append(batch_scores)
+        top.add(batch_scores, pixels.numpy(), names)
+        if progress is not None:
+            progress.add(len(names))
+    seconds = time.time() - started
+    scores = np.concatenate(scores) if scores else np.zeros((0, len(rare_names)), np.float32)
+    skipped = sorted(set(paths) - set(items)) if paths is not None else []
+    (output_dir / "skipped.txt").write_text("".join(f"{p}\n" for p in skipped))
+    if skipped:
+        logging.warning("Skipped %d files that could not be decoded; listed in %s", len(skipped),
+                        output_dir / "skipped.txt")
+    write_ranked(output_dir / "ranked.csv", items, scores, rare_names, points)
+    rows = [(f"{name} (top {top_n})", np.stack([image for _, _, image in top.best(k)]))
+            for k, name in enumerate(rare_names) if top.best(k)]
+    if rows:
+        (output_dir / "contact_sheet.png").write_bytes(
+            plots.gallery_png(rows, f"highest-scoring images per rare class ({len(items)} scored)"))
+    summary = {"model": str(export_path), "images": images, "scored": len(items), "skipped": len(skipped),
+               "seconds": seconds, "images_per_second": len(items) / seconds if seconds else None}
+    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def write_ranked(path: pathlib.Path, items: list[str], scores: np.ndarray, rare_names: list[str], points: dict) -> None:
+    """ranked.csv: per rare class, every item by score (highest first) with its operating-point flags."""
+    targets = points.get("target_precisions", [])
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["item", "class", "score", "rank", *[f"above_p{t:g}" for t in targets]])
+        for k, name in enumerate(rare_names):
+            thresholds = [p["threshold"] for p in points.get("per_class", {}).get(name, [])]
+            for rank, i in enumerate(np.argsort(-scores[:, k], kind="stable"), start=1):
+                score = float(scores[i, k])
+                flags_ = [int(t is not None and score >= t) for t in thresholds]
+                writer.writerow([items[i], name, f"{score:.6g}", rank, *flags_])
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    summary = mine(FLAGS.model, FLAGS.images, FLAGS.output_dir, FLAGS.batch_size, FLAGS.top_n,
+                   FLAGS.data_dir or None, FLAGS.image_key, FLAGS.id_key)
+    print(f"Scored {summary['scored']} images ({summary['skipped']} skipped) at {summary['images_per_second']:.0f} "
+          f"images/s; wrote {FLAGS.output_dir}/ranked.csv and contact_sheet.png")
+
+
+def run():
+    """Console-script entry point."""
+    from bgsplit_tf.config import show_in_help
+
+    flags.DEFINE_string("model", None, "Export folder (TF Serving base path or one version folder).")
+    flags.DEFINE_string("images", None, "The pool: a folder (searched recursively), a CSV manifest (path first), "
+                        "or tfds:NAME/SPLIT.")
+    flags.DEFINE_string("output_dir", "runs/mined", "Where ranked.csv, contact_sheet.png, skipped.txt go.")
+    flags.DEFINE_integer("batch_size", 64, "Images per model call.", lower_bound=1)
+    flags.DEFINE_integer("top_n", 16, "Images per rare class on the contact sheet.", lower_bound=1)
+    flags.DEFINE_string("data_dir", "", "TFDS data directory for tfds: pools.")
+    flags.DEFINE_string("image_key", "image", "Image feature of tfds: pools.")
+    flags.DEFINE_string("id_key", "id", "Id feature of tfds: pools (what ranked.csv lists).")
+    flags.mark_flags_as_required(["model", "images"])
+    show_in_help(__name__)
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
