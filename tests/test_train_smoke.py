@@ -16,11 +16,12 @@ from tests.conftest import REPO
 
 def test_train_cli_writes_metrics_flags_tensorboard_and_model(tiny_data_dir, tmp_path):
     out = tmp_path / "run"
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "bgsplit_tf.train", f"--flagfile={REPO / 'flags/smoke.cfg'}",
-         f"--data_dir={tiny_data_dir}", f"--output_dir={out}"],
-        check=True, timeout=600, cwd=tmp_path,
+         f"--data_dir={tiny_data_dir}", f"--output_dir={out}", f"--export_dir={tmp_path / 'models'}"],
+        timeout=600, cwd=tmp_path, capture_output=True, text=True,
     )
+    assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["mAP"] <= 1.0 and 0.0 <= metrics["val"]["mAP"] <= 1.0
     assert len(metrics["test"]["ap"]) == 2
@@ -31,6 +32,11 @@ def test_train_cli_writes_metrics_flags_tensorboard_and_model(tiny_data_dir, tmp
     assert (out / "model.keras").exists()
     assert (out / "pr_curves_test.png").read_bytes().startswith(b"\x89PNG")
     assert (out / "train_gallery.png").read_bytes().startswith(b"\x89PNG")
+    # Operating points on validation: per rare class, a threshold per target precision, also logged.
+    points = metrics["operating_points"]
+    assert len(points) == 2 and all([p["target_precision"] for p in v] == [0.5, 0.8, 0.9] for v in points.values())
+    assert "Operating points on validation" in result.stderr
+    assert (tmp_path / "models" / "1" / "saved_model.pb").exists()
 
     # flags.txt re-creates the same configuration.
     values = flags.FlagValues()
