@@ -27,8 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
-
+from bgsplit_tf.data import image_files
 
 def resolve_export(model: str | pathlib.Path) -> pathlib.Path:
     """A SavedModel folder, or a TF Serving base path whose highest integer version is used."""
@@ -43,38 +42,25 @@ def resolve_export(model: str | pathlib.Path) -> pathlib.Path:
                             "pass the --export_dir of bgsplit-export or one of its version folders")
 
 
-def list_images(images: str) -> tuple[list[str], str]:
-    """(paths, kind) of a folder (recursive, by extension) or a CSV manifest whose first column is a path
-    (relative paths are relative to the manifest; a header row "path,..." is skipped)."""
+def list_images(images: str) -> list[str]:
+    """The image paths of a folder (recursive) or a CSV manifest (its labels are ignored here)."""
     location = pathlib.Path(images)
     if location.is_dir():
-        paths = sorted(str(p) for p in location.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-        kind = "folder"
+        paths = image_files.list_folder(location)
     elif location.is_file() and location.suffix.lower() == ".csv":
-        with open(location, newline="") as f:
-            rows = [row for row in csv.reader(f) if row]
-        if rows and rows[0][0].strip().lower() == "path":
-            rows = rows[1:]
-        paths = [str(p if p.is_absolute() else location.parent / p) for p in (pathlib.Path(r[0].strip()) for r in rows)]
-        kind = "manifest"
+        paths, _ = image_files.read_manifest(location)
     else:
         raise ValueError(f"--images={images} is neither a folder, a .csv manifest, nor tfds:NAME/SPLIT")
     if not paths:
-        raise ValueError(f"--images={images} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-    return paths, kind
+        raise ValueError(f"--images={images} holds no images ({', '.join(image_files.IMAGE_EXTENSIONS)})")
+    return paths
 
 
 def file_batches(paths: list[str], image_size: tuple[int, int], batch_size: int) -> tf.data.Dataset:
-    """(items string [B], pixels uint8 [B, H, W, 3]) batches; undecodable files are dropped."""
-
-    def load(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False, dtype=tf.uint8)
-        image.set_shape([None, None, 3])
-        resized = tf.image.resize(tf.cast(image, tf.float32), image_size)
-        return path, tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
+    """(items string [B], pixels uint8 [B, H, W, 3]) batches, decoded in parallel; undecodable files
+    are dropped (the caller finds them by difference)."""
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(lambda path: (path, image_files.decode_file(path, image_size)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -134,7 +120,7 @@ def mine(model_dir, images: str, output_dir, batch_size: int = 64, top_n: int = 
         batches, total = tfds_batches(images, data_dir, image_key, id_key, image_size, batch_size)
         paths = None
     else:
-        paths, _ = list_images(images)
+        paths = list_images(images)
         batches, total = file_batches(paths, image_size, batch_size), len(paths)
 
     progress = keras.utils.Progbar(total, unit_name="image") if total else None
