@@ -35,7 +35,8 @@ class TrainConfig:
     """Everything one training run needs. Defaults follow the paper's official code where it has one."""
 
     # Source and rare task.
-    dataset: str = _flag("bgsplit_shapes", "TFDS dataset name (default: the embedded benchmark, rendered locally).")
+    dataset: str = _flag("bgsplit_shapes", "TFDS dataset name (default: the embedded benchmark, rendered locally), or folder:<root> for <root>/<split>/<category>/ image folders.")
+    background_folder: str = _flag("background", "With --dataset=folder:<root>: the category folder holding background by definition (never a rare category).")
     data_dir: str = _flag("", "TFDS data directory (empty: TFDS's default, ~/tensorflow_datasets).")
     image_key: str = _flag("image", "Feature holding the image.")
     label_key: str = _flag("species", "Feature holding the category label the rare task is drawn from.")

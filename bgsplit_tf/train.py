@@ -20,7 +20,7 @@ from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf import evaluation, export, losses, plots, schedules
-from bgsplit_tf.data import pipeline, rare_task, source as source_lib, teacher_targets
+from bgsplit_tf.data import folder_source, pipeline, rare_task, source as source_lib, teacher_targets
 from bgsplit_tf.models import bgsplit_model, network as network_lib, teacher as teacher_lib
 
 EVAL_BATCH_SIZE = 512
@@ -28,7 +28,10 @@ EVAL_BATCH_SIZE = 512
 HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
 
 
-def source_of(config: config_lib.TrainConfig) -> source_lib.Source:
+def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int]):
+    """The configured source: an image folder ("folder:<root>", resized to image_size) or TFDS."""
+    if config.dataset.startswith(folder_source.PREFIX):
+        return folder_source.FolderSource(config.dataset, tuple(image_size), config.background_folder)
     return source_lib.Source(
         name=config.dataset,
         data_dir=config.data_dir or None,
@@ -53,6 +56,7 @@ def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tupl
         categories=list(config.rare_categories) or None,
         background_fraction=config.background_fraction,
         background_keep=config.background_keep,
+        never_rare=source.never_rare(),
     )
     keep = task.train_keep_mask(train_labels, train_ids)
     summaries = {
@@ -65,7 +69,7 @@ def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tupl
 
 def check_image_size(source: source_lib.Source, teacher: keras.Model, teacher_path: str) -> None:
     """Rejects a teacher whose fixed input size differs from the source's fixed image size."""
-    image_shape = source.builder().info.features[source.image_key].shape
+    image_shape = source.image_shape()
     teacher_shape = teacher.input_shape[1:3]
     if None not in image_shape[:2] and None not in teacher_shape and tuple(image_shape[:2]) != tuple(teacher_shape):
         raise ValueError(
@@ -166,8 +170,8 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     keras.utils.set_random_seed(config.seed)  # tf.data derives its op seeds from this global seed
     memo = memo or TargetsMemo()
 
-    source = source_of(config)
     teacher = teacher_lib.load_teacher(config.teacher or None)
+    source = source_of(config, teacher.input_shape[1:3])
     teacher_path = config.teacher or str(teacher_lib.EMBEDDED_TEACHER)
     check_image_size(source, teacher, teacher_path)
     task, summaries = draw_task(config, source)

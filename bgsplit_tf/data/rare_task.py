@@ -127,6 +127,7 @@ def choose_rare_task(
     categories: list[str] | None = None,
     background_fraction: float | None = None,
     background_keep: float = 1.0,
+    never_rare: tuple[int, ...] = (),
 ) -> RareTask:
     """Draws a rare task.
 
@@ -142,12 +143,15 @@ def choose_rare_task(
       background_fraction: if set, replaces positives_per_class: N is chosen so that this fraction of
         the kept training images is background, N >= 1 (see `positives_for_fraction`).
       background_keep: fraction of training background kept (undersampling), in (0, 1].
+      never_rare: category ids that are background by definition (e.g. an image folder's
+        "background" folder): never drawn, and rejected if named.
     """
     if not 0.0 < background_keep <= 1.0:
         raise ValueError(f"--background_keep={background_keep} must be in (0, 1]")
     rng = np.random.default_rng(seed)
     train_counts = np.bincount(train_labels, minlength=len(label_names))
     has_eval_positives = np.ones(len(label_names), bool)
+    has_eval_positives[list(never_rare)] = False
     for labels in eval_labels.values():
         has_eval_positives &= np.bincount(labels, minlength=len(label_names)) > 0
 
@@ -163,6 +167,10 @@ def choose_rare_task(
                   else "lower --positives_per_class or pick other categories")
     if categories:
         chosen = resolve_categories(categories, label_names)
+        for category in chosen:
+            if category in never_rare:
+                raise ValueError(f"{label_names[category]!r} holds background by definition and cannot be a rare "
+                                 "category; name another one in --rare_categories")
         needed = max(positives_needed(chosen), 1)
         for category in chosen:
             if train_counts[category] < needed or not has_eval_positives[category]:

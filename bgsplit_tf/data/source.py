@@ -51,6 +51,14 @@ class Source:
         """Names of the source categories, index = label id."""
         return list(self.builder().info.features[self.label_key].names)
 
+    def never_rare(self) -> tuple[int, ...]:
+        """Category ids that are background by definition (none in a TFDS dataset)."""
+        return ()
+
+    def image_shape(self) -> tuple:
+        """(H, W, C) of the images; None where sizes vary."""
+        return tuple(self.builder().info.features[self.image_key].shape)
+
     def check_split(self, split: str) -> None:
         splits = self.builder().info.splits
         base = split.split("[")[0]

@@ -1,0 +1,64 @@
+"""Training from image folders: <root>/<split>/<category>/ files, streamed, decoded, resized."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bgsplit_tf import config as config_lib
+from bgsplit_tf import train
+from bgsplit_tf.data import folder_source
+
+CATEGORIES = {"fox": (200, 90, 30), "owl": (120, 110, 90), "lynx": (180, 160, 120)}
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory):
+    """train/validation/test with 3 categories and a background folder, mixed formats and sizes."""
+    root = tmp_path_factory.mktemp("camera_traps")
+    rng = np.random.default_rng(0)
+    counts = {"train": (6, 48), "validation": (3, 24), "test": (3, 24)}
+    for split, (per_category, background) in counts.items():
+        for c, (name, colour) in enumerate(CATEGORIES.items()):
+            for i in range(per_category):
+                pixels = np.clip(np.array(colour) + rng.integers(-30, 31, (40, 36, 3)), 0, 255).astype(np.uint8)
+                folder = root / split / name / ("night" if i % 2 else "day")
+                folder.mkdir(parents=True, exist_ok=True)
+                fmt, suffix = [("JPEG", "jpg"), ("PNG", "png"), ("BMP", "bmp")][i % 3]
+                Image.fromarray(pixels).save(folder / f"{i}.{suffix}", format=fmt)
+        (root / split / "background").mkdir(parents=True)
+        for i in range(background):
+            pixels = rng.integers(0, 256, (28, 30, 3), dtype=np.uint8)
+            image = Image.fromarray(pixels).convert("L") if i % 4 == 0 else Image.fromarray(pixels)
+            image.save(root / split / "background" / f"{i}.jpg", format="JPEG")
+    return root
+
+
+def test_listing_labels_ids_and_decoded_examples(image_root):
+    source = folder_source.FolderSource(f"folder:{image_root}", (32, 32))
+    assert source.label_names() == ["background", "fox", "lynx", "owl"]
+    assert source.never_rare() == (0,)
+    labels, ids = source.read_labels("validation")
+    assert len(labels) == 3 * 3 + 24 and np.bincount(labels).tolist() == [24, 3, 3, 3]
+    examples = list(source.examples("validation").as_numpy_iterator())
+    assert {ex["id"] for ex in examples} == set(ids)
+    assert all(ex["image"].shape == (32, 32, 3) and ex["image"].dtype == np.uint8 for ex in examples)
+    fox = next(ex for ex in examples if ex["id"].startswith(b"validation/fox/"))
+    assert np.abs(fox["image"].reshape(-1, 3).mean(0) - CATEGORIES["fox"]).max() < 12
+
+
+def test_missing_split_names_the_layout(image_root):
+    with pytest.raises(ValueError, match="has no split folder 'val'"):
+        folder_source.FolderSource(f"folder:{image_root}").read_labels("val")
+
+
+def test_training_on_image_folders_never_draws_the_background_folder(image_root, tmp_path):
+    config = config_lib.TrainConfig(dataset=f"folder:{image_root}", num_rare=3, positives_per_class=2, epochs=1,
+                                    batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"))
+    metrics = train.run_training(config, verbose=0)
+    assert sorted(metrics["task"]["rare_categories"]) == ["fox", "lynx", "owl"]
+    assert metrics["task"]["train"]["counts"]["background"] == 48
+    assert 0.0 <= metrics["test"]["mAP"] <= 1.0
+    bad = config_lib.TrainConfig(dataset=f"folder:{image_root}", rare_categories=("background",),
+                                 output_dir=str(tmp_path / "bad"))
+    with pytest.raises(ValueError, match="background by definition"):
+        train.run_training(bad, verbose=0)
