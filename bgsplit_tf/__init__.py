@@ -28,6 +28,8 @@ from bgsplit_tf.losses import (
     softmax_cross_entropy,
 )
 from bgsplit_tf.metrics import average_precision, mean_average_precision
+from bgsplit_tf.data.folder_source import FolderSource
+from bgsplit_tf.models.applications import application_teacher
 from bgsplit_tf.models.bgsplit_model import BackgroundSplittingModel
 from bgsplit_tf.models.network import CosineDense, FixedBackgroundLogit, build_network, network_from_teacher
 from bgsplit_tf.models.teacher import build_teacher, load_teacher
@@ -39,12 +41,14 @@ __all__ = [
     "BackgroundSplittingModel",
     "CosineDense",
     "FixedBackgroundLogit",
+    "FolderSource",
     "Grid",
     "MainHeadLoss",
     "RareTask",
     "Source",
     "TeacherTargets",
     "TrainConfig",
+    "application_teacher",
     "auxiliary_loss",
     "average_precision",
     "build_network",

@@ -51,7 +51,9 @@ class TrainConfig:
     background_keep: float = _flag(1.0, "Background undersampling: fraction of training background images kept (by a hash of the id and --seed).", lower_bound=0.0, upper_bound=1.0)
 
     # Teacher and method.
-    teacher: str = _flag("", "Teacher .keras file (empty: the shipped teacher of the embedded benchmark).")
+    teacher: str = _flag("", "Teacher: a .keras file, or applications:<name> for a keras.applications ImageNet classifier (resnet50, efficientnetv2b0, efficientnetv2s, mobilenetv3small, mobilenetv3large, convnext_tiny); empty: the shipped teacher of the embedded benchmark.")
+    teacher_weights: str = _flag("imagenet", "Weights of an applications: teacher (imagenet: downloaded once by Keras; none: random, for offline tests).", kind="enum", enum_values=("imagenet", "none"))
+    image_size: int = _flag(224, "Input size of an applications: teacher (and so of the student).", lower_bound=32)
     aux_weight: float = _flag(0.1, "lambda: weight of the auxiliary loss; 0 = fine-tuning baseline.", lower_bound=0.0)
     aux_targets: str = _flag("hard", "Aux targets: hard (teacher argmax, official code) or soft (KL at --temperature).", kind="enum", enum_values=losses.AUX_TARGETS)
     temperature: float = _flag(1.0, "Distillation temperature T for --aux_targets=soft.", lower_bound=1e-3)

@@ -21,7 +21,7 @@ from tensorboard.plugins.hparams import api as hparams_api
 from bgsplit_tf import config as config_lib
 from bgsplit_tf import evaluation, export, losses, plots, schedules
 from bgsplit_tf.data import folder_source, pipeline, rare_task, source as source_lib, teacher_targets
-from bgsplit_tf.models import bgsplit_model, network as network_lib, teacher as teacher_lib
+from bgsplit_tf.models import applications, bgsplit_model, network as network_lib, teacher as teacher_lib
 
 EVAL_BATCH_SIZE = 512
 # Scalars each run writes next to its HParams, read by the HParams dashboard.
@@ -65,6 +65,16 @@ def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tupl
         "test": rare_task.summarize(task, task.main_labels(labels[config.test_split][0])),
     }
     return task, summaries
+
+
+def load_configured_teacher(config: config_lib.TrainConfig) -> keras.Model:
+    """The frozen teacher: a keras.applications ImageNet classifier (applications:<name>) or a .keras file."""
+    if config.teacher.startswith(applications.PREFIX):
+        weights = None if config.teacher_weights == "none" else config.teacher_weights
+        teacher = applications.application_teacher(config.teacher, config.image_size, weights)
+        teacher.trainable = False
+        return teacher
+    return teacher_lib.load_teacher(config.teacher or None)
 
 
 def check_image_size(source: source_lib.Source, teacher: keras.Model, teacher_path: str) -> None:
@@ -170,7 +180,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     keras.utils.set_random_seed(config.seed)  # tf.data derives its op seeds from this global seed
     memo = memo or TargetsMemo()
 
-    teacher = teacher_lib.load_teacher(config.teacher or None)
+    teacher = load_configured_teacher(config)
     source = source_of(config, teacher.input_shape[1:3])
     teacher_path = config.teacher or str(teacher_lib.EMBEDDED_TEACHER)
     check_image_size(source, teacher, teacher_path)

@@ -62,3 +62,13 @@ def test_training_on_image_folders_never_draws_the_background_folder(image_root,
                                  output_dir=str(tmp_path / "bad"))
     with pytest.raises(ValueError, match="background by definition"):
         train.run_training(bad, verbose=0)
+
+
+def test_image_folders_with_a_keras_applications_teacher(image_root, tmp_path):
+    config = config_lib.TrainConfig(dataset=f"folder:{image_root}", teacher="applications:mobilenetv3small",
+                                    teacher_weights="none", image_size=32, num_rare=2, positives_per_class=2,
+                                    epochs=1, batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"),
+                                    jit_compile=False)  # XLA compiles MobileNetV3 for ~30 s; the path is the point
+    metrics = train.run_training(config, verbose=0)
+    assert len(metrics["task"]["rare_categories"]) == 2
+    assert np.isfinite(metrics["history"]["aux_loss"][0])
