@@ -38,6 +38,7 @@ def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int]):
         image_key=config.image_key,
         label_key=config.label_key,
         id_key=config.id_key,
+        image_size=tuple(image_size),
     )
 
 

@@ -41,7 +41,10 @@ def decode_file(path: tf.Tensor, image_size: tuple[int, int] | None = None) -> t
     (bilinear, rounded back to uint8)."""
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
-    if image_size is None:
-        return image
+    return image if image_size is None else resize_uint8(image, image_size)
+
+
+def resize_uint8(image: tf.Tensor, image_size: tuple[int, int]) -> tf.Tensor:
+    """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C]: bilinear, rounded back to uint8."""
     resized = tf.image.resize(tf.cast(image, tf.float32), image_size)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
