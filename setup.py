@@ -10,7 +10,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["bgsplit_tf", "bgsplit_tf.*"]),
-    package_data={"bgsplit_tf.models": ["assets/*.keras", "assets/*.md", "assets/*.json"]},
+    package_data={
+        "bgsplit_tf.models": ["assets/*.keras", "assets/*.md", "assets/*.json"],
+        "bgsplit_tf.data": ["splits/inaturalist2017/*"],
+    },
     # TensorFlow itself comes from an extra, so the base install does not force one build.
     install_requires=[
         "keras>=3.6",

@@ -45,3 +45,22 @@ def test_deferred_reweighting_epoch_becomes_the_step_the_loss_switches_at():
     assert loss.reweight_from_step == 14
     assert loss.focal_gamma == 1.0
     assert not loss.adjusts_logits  # post-hoc adjustment acts at evaluation, not in the loss
+
+
+@pytest.mark.parametrize("name", ["inat2017_bg100_finetune", "inat2017_bg100_bgsplit", "inat2017_bg1_finetune",
+                                  "inat2017_bg1_bgsplit"])
+def test_inaturalist_flagfiles_parse_and_name_the_packaged_splits(name):
+    import importlib.resources
+
+    from tests.conftest import REPO
+
+    values = flags.FlagValues()
+    config_lib.define_flags(flag_values=values)
+    values(["bgsplit-train", f"--flagfile={REPO / 'flags' / (name + '.cfg')}"])
+    config = config_lib.config_from_flags(flag_values=values)
+    split_file = "inaturalist17_bg_100.txt" if "bg100" in name else "inaturalist17_bg_1_0.txt"
+    packaged = importlib.resources.files("bgsplit_tf.data") / "splits" / "inaturalist2017" / split_file
+    assert list(config.rare_categories) == packaged.read_text().split()
+    assert (config.dataset, config.teacher, config.epochs, config.batch_size) == (
+        "i_naturalist2017", "applications:resnet50", 90, 256)
+    assert config.aux_weight == (0.0 if "finetune" in name else 0.1)
