@@ -81,7 +81,8 @@ def gallery_png(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
     rows: (label, uint8 images [n, H, W, 3]) per row; rows may hold different numbers of images.
     """
     columns = max(1, max(len(images) for _, images in rows))
-    figure, axes = plt.subplots(len(rows), columns, figsize=(0.9 * columns + 1.5, 0.95 * len(rows)), squeeze=False)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(0.9 * columns + 1.5, 1.15 * len(rows)), squeeze=False)
+    figure.subplots_adjust(hspace=0.45)  # room for each row's label above its images
     for row, (label, images) in enumerate(rows):
         for column in range(columns):
             axis = axes[row, column]
