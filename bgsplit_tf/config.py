@@ -35,7 +35,7 @@ class TrainConfig:
     """Everything one training run needs. Defaults follow the paper's official code where it has one."""
 
     # Source and rare task.
-    dataset: str = _flag("bgsplit_shapes", "TFDS dataset name (default: the embedded benchmark, rendered locally), or folder:<root> for <root>/<split>/<category>/ image folders.")
+    dataset: str = _flag("bgsplit_shapes", "TFDS dataset name (default: the embedded benchmark, rendered locally), folder:<root> for <root>/<split>/<category>/ image folders (<root>/train/unlabeled/ for unlabeled images), or manifest:<dir> for <dir>/<split>.csv files of path,label rows (empty label = unlabeled).")
     background_folder: str = _flag("background", "With --dataset=folder:<root>: the category folder holding background by definition (never a rare category).")
     data_dir: str = _flag("", "TFDS data directory (empty: TFDS's default, ~/tensorflow_datasets).")
     image_key: str = _flag("image", "Feature holding the image.")

@@ -114,8 +114,11 @@ class MainHeadLoss:
             self.logit_offset = tf.constant(log_prior(class_counts) * la_tau)
 
     def __call__(self, labels: tf.Tensor, logits: tf.Tensor, step: tf.Tensor | int = 0) -> tf.Tensor:
-        """labels int [B]; logits float32 [B, K + 1]; step: the optimizer's iteration count."""
+        """labels int [B] (negative = unlabeled: no main loss); logits float32 [B, K + 1]; step: the
+        optimizer's iteration count. Returns the mean over the labelled examples (0 if none)."""
         labels = tf.cast(labels, tf.int32)
+        labelled = labels >= 0
+        labels = tf.maximum(labels, 0)  # any valid index for unlabeled rows; masked below
         if self.adjusts_logits:
             logits = logits + self.logit_offset
         if self.uses_margins:
@@ -125,7 +128,10 @@ class MainHeadLoss:
             weights = tf.gather(self.class_weights, labels)
             reweighting = tf.cast(step, tf.int64) >= self.reweight_from_step
             per_example = tf.where(reweighting, weights * per_example, per_example)
-        return tf.reduce_mean(per_example)
+        batch = tf.cast(tf.size(labels), tf.float32)
+        num_labelled = tf.reduce_sum(tf.cast(labelled, tf.float32))
+        # mean * (B / labelled): exactly the batch mean when every example is labelled.
+        return tf.reduce_mean(tf.where(labelled, per_example, 0.0)) * (batch / tf.maximum(num_labelled, 1.0))
 
 
 def tempered_distribution(probs: tf.Tensor, temperature: float) -> tf.Tensor:

@@ -29,8 +29,9 @@ HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
 
 
 def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int]):
-    """The configured source: an image folder ("folder:<root>", resized to image_size) or TFDS."""
-    if config.dataset.startswith(folder_source.PREFIX):
+    """The configured source: image folders ("folder:<root>") or CSV manifests ("manifest:<dir>"), resized
+    to image_size, or a TFDS dataset."""
+    if config.dataset.startswith((folder_source.PREFIX, folder_source.MANIFEST_PREFIX)):
         return folder_source.FolderSource(config.dataset, tuple(image_size), config.background_folder)
     return source_lib.Source(
         name=config.dataset,

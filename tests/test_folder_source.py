@@ -72,3 +72,55 @@ def test_image_folders_with_a_keras_applications_teacher(image_root, tmp_path):
     metrics = train.run_training(config, verbose=0)
     assert len(metrics["task"]["rare_categories"]) == 2
     assert np.isfinite(metrics["history"]["aux_loss"][0])
+
+
+def test_unlabeled_images_get_only_the_aux_loss(image_root, tmp_path):
+    import shutil
+
+    import tensorflow as tf
+
+    from bgsplit_tf import losses
+
+    # Unlabeled images: masked out of the main loss, kept in training (they still feed the aux loss).
+    labels = tf.constant([0, -1, 2, -1])
+    logits = tf.constant([[2.0, 0.0, -1.0], [9.0, -9.0, 0.0], [0.5, 1.5, 0.0], [0.0, 0.0, 9.0]])
+    labelled = losses.softmax_cross_entropy(tf.constant([0, 2]), tf.gather(logits, [0, 2]))
+    assert losses.MainHeadLoss()(labels, logits).numpy() == pytest.approx(labelled.numpy(), rel=1e-6)
+    assert losses.MainHeadLoss()(tf.constant([-1, -1]), logits[:2]).numpy() == 0.0
+
+    root = tmp_path / "with_unlabeled"
+    shutil.copytree(image_root, root)
+    (root / "train" / "unlabeled").mkdir()
+    for i in range(10):
+        pixels = np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / "train" / "unlabeled" / f"{i}.png")
+    source = folder_source.FolderSource(f"folder:{root}", (32, 32))
+    assert "unlabeled" not in source.label_names()
+    config = config_lib.TrainConfig(dataset=f"folder:{root}", num_rare=2, positives_per_class=2, epochs=1,
+                                    batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"))
+    metrics = train.run_training(config, verbose=0)
+    assert metrics["task"]["train"]["unlabeled"] == 10
+    # background: 48 images + the 6 of the category not drawn; 2 positives each of the 2 rare ones; 10 unlabeled
+    assert metrics["task"]["train"]["num_examples"] == 48 + 6 + 2 * 2 + 10
+
+
+def test_training_from_csv_manifests_with_unlabeled_rows(image_root, tmp_path):
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    for split in ("train", "validation", "test"):
+        rows = ["path,label"]
+        for path in sorted((image_root / split).rglob("*.*")):
+            category = path.relative_to(image_root / split).parts[0]
+            unlabeled = split == "train" and category == "background" and path.stem in {"0", "1", "2"}
+            rows.append(f"{path},{'' if unlabeled else category}")  # absolute paths
+        (manifests / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    source = folder_source.FolderSource(f"manifest:{manifests}", (32, 32))
+    assert source.label_names() == ["background", "fox", "lynx", "owl"]
+    labels, _ = source.read_labels("train")
+    assert int(np.sum(labels == -1)) == 3
+    assert len(list(source.examples("train").as_numpy_iterator())) == len(labels)
+    config = config_lib.TrainConfig(dataset=f"manifest:{manifests}", num_rare=2, positives_per_class=2, epochs=1,
+                                    batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"))
+    metrics = train.run_training(config, verbose=0)
+    # background: 48 - 3 unlabeled + the 6 images of the category not drawn
+    assert metrics["task"]["train"]["unlabeled"] == 3 and metrics["task"]["train"]["counts"]["background"] == 51

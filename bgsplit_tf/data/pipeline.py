@@ -46,7 +46,8 @@ def resample(
     One stream per main class (filtered, shuffled, repeated), mixed by `sample_from_datasets` with
     weights [1 - rare_fraction, rare_fraction / K, ...]; a new mix every epoch. The result is
     `num_examples` long, so an epoch keeps its length (and Keras its step count). Every class must
-    have at least one example. examples: dicts with "label" int32 (0 = background, 1..K rare).
+    have at least one example. examples: dicts with "label" int32 (0 = background, 1..K rare);
+    unlabeled examples (label < 0) belong to no stream, so resampling leaves them out.
     cache: keep each class's stream in memory, so repeating a small rare class does not re-scan
     the whole dataset.
     """

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 BACKGROUND = "background"
+UNLABELED = -1  # source and main label of an image without a label: it gets the aux loss only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +44,10 @@ class RareTask:
         return len(self.categories)
 
     def main_labels(self, source_labels: np.ndarray) -> np.ndarray:
-        """Source label ids int [N] -> main labels int64 [N] (0 = background)."""
+        """Source label ids int [N] -> main labels int64 [N] (0 = background, UNLABELED stays UNLABELED)."""
         mapping = {category: k + 1 for k, category in enumerate(self.categories)}
-        return np.array([mapping.get(int(label), 0) for label in source_labels], dtype=np.int64)
+        return np.array([UNLABELED if label < 0 else mapping.get(int(label), 0) for label in source_labels],
+                        dtype=np.int64)
 
     def background_kept(self, ids: tf.Tensor) -> tf.Tensor:
         """bool, shape of ids (tf.string): whether a training background image survives undersampling."""
@@ -56,12 +58,13 @@ class RareTask:
         return tf.strings.to_hash_bucket_fast(salted, buckets) < int(self.background_keep * buckets)
 
     def train_keep_mask(self, source_labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """bool [N]: the kept background examples and the kept positives."""
+        """bool [N]: the kept background examples, the kept positives and every unlabeled example."""
         kept = set(self.train_positive_ids)
-        is_background = self.main_labels(source_labels) == 0
+        main = self.main_labels(source_labels)
+        is_background = main == 0
         if self.background_keep < 1.0:
             is_background &= self.background_kept(tf.constant(ids, tf.string)).numpy()
-        return is_background | np.array([i in kept for i in ids], dtype=bool)
+        return is_background | (main == UNLABELED) | np.array([i in kept for i in ids], dtype=bool)
 
     def relabel(self, ds: tf.data.Dataset, training: bool) -> tf.data.Dataset:
         """Maps "label" from source ids to main labels (int32); in training, filters to kept examples."""
@@ -78,21 +81,23 @@ class RareTask:
             ),
             default_value=0,
         )
-        ds = ds.map(lambda ex: {**ex, "label": to_main.lookup(ex["label"])})
+        ds = ds.map(lambda ex: {**ex, "label": tf.where(ex["label"] < 0, UNLABELED, to_main.lookup(ex["label"]))})
         if training:
             ds = ds.filter(lambda ex: ((ex["label"] == 0) & self.background_kept(ex["id"]))
-                           | (kept_positive.lookup(ex["id"]) == 1))
+                           | (ex["label"] == UNLABELED) | (kept_positive.lookup(ex["id"]) == 1))
         return ds
 
 
 def summarize(task: RareTask, main_labels: np.ndarray) -> dict:
-    """Counts per main class and the background fraction of one split."""
-    counts = np.bincount(main_labels, minlength=task.num_rare + 1)
-    total = int(counts.sum())
+    """Counts per main class, unlabeled examples, and the background fraction (of the labelled ones)."""
+    main_labels = np.asarray(main_labels)
+    counts = np.bincount(main_labels[main_labels >= 0], minlength=task.num_rare + 1)
+    labelled = int(counts.sum())
     return {
-        "num_examples": total,
+        "num_examples": int(main_labels.size),
         "counts": {name: int(c) for name, c in zip(task.class_names, counts)},
-        "background_fraction": float(counts[0] / total) if total else float("nan"),
+        "unlabeled": int(np.sum(main_labels == UNLABELED)),
+        "background_fraction": float(counts[0] / labelled) if labelled else float("nan"),
     }
 
 
@@ -149,7 +154,7 @@ def choose_rare_task(
     if not 0.0 < background_keep <= 1.0:
         raise ValueError(f"--background_keep={background_keep} must be in (0, 1]")
     rng = np.random.default_rng(seed)
-    train_counts = np.bincount(train_labels, minlength=len(label_names))
+    train_counts = np.bincount(train_labels[train_labels >= 0], minlength=len(label_names))
     has_eval_positives = np.ones(len(label_names), bool)
     has_eval_positives[list(never_rare)] = False
     for labels in eval_labels.values():
@@ -160,7 +165,7 @@ def choose_rare_task(
             return positives_per_class
         if isinstance(chosen_or_count, int):  # any K categories leave at most all images as background
             return positives_for_fraction(background_fraction, len(train_labels) * background_keep, chosen_or_count)
-        background = np.sum(~np.isin(train_labels, chosen_or_count)) * background_keep
+        background = np.sum((train_labels >= 0) & ~np.isin(train_labels, chosen_or_count)) * background_keep
         return positives_for_fraction(background_fraction, background, len(chosen_or_count))
 
     how_to_fix = ("raise --background_fraction or pick other categories" if background_fraction is not None
