@@ -9,14 +9,13 @@ import tensorflow as tf
 from bgsplit_tf import metrics
 
 
-def predict_main(network: keras.Model, batches: tf.data.Dataset, logit_offset=None) -> tuple[np.ndarray, np.ndarray]:
+def predict_main(model: keras.Model, batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Runs the main head over evaluation batches.
 
     Args:
-      network: the two-output network ({"main": [B, K + 1] logits, ...}).
+      model: a BackgroundSplittingModel; its `main_probabilities` (softmax of the main logits plus
+        any post-hoc logit offset) is what evaluation ranks by.
       batches: (images float32 [B, H, W, 3], targets with "label" int [B]).
-      logit_offset: float [K + 1] added to the logits before the softmax (post-hoc logit
-        adjustment), or None.
 
     Returns:
       (labels int64 [N], probabilities float32 [N, K + 1]).
@@ -24,8 +23,7 @@ def predict_main(network: keras.Model, batches: tf.data.Dataset, logit_offset=No
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def main_probabilities(images):
-        logits = network(images, training=False)["main"]
-        return tf.nn.softmax(logits if logit_offset is None else logits + logit_offset, axis=-1)
+        return model.main_probabilities(model(images, training=False))
 
     labels, probs = [], []
     for images, targets in batches:

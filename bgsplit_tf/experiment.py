@@ -153,8 +153,7 @@ class Runner:
 
     def config(self, method: str, values: dict, fraction: float | None, seed: int) -> config_lib.TrainConfig:
         """The config of one run: base flags, the method's overrides and grid values, the cell."""
-        name = method.removeprefix("bgsplit+")
-        recipe = METHODS[name] if name in METHODS else BGSPLIT
+        recipe = METHODS[method.removeprefix("bgsplit+")]
         overrides = {"aux_weight": 0.0, **recipe.resolved_overrides(self.base), **values, "seed": seed,
                      "output_dir": str(self.root / "runs" / method / _tag(values) / _fraction_tag(fraction) /
                                        f"seed_{seed}")}

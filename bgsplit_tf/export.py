@@ -32,6 +32,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from bgsplit_tf.config import show_in_help
+from bgsplit_tf.data import image_files
 
 SIGNATURE_INPUT = "images"
 OUTPUT_KEYS = ("probabilities", "rare_scores", "background_probability", "top_class", "above_threshold")
@@ -60,9 +61,7 @@ def _decode(encoded: tf.Tensor, image_size: tuple[int, int]) -> tf.Tensor:
     """One encoded image (string []) -> float32 [H, W, 3] pixels in [0, 255] at the model's size."""
     tf.debugging.assert_greater(tf.strings.length(encoded), 0,
                                 message="an image in the request is an empty string; send the file's bytes")
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
-    image.set_shape([None, None, 3])
-    return tf.image.resize(tf.cast(image, tf.float32), image_size)
+    return tf.image.resize(tf.cast(image_files.decode_bytes(encoded), tf.float32), image_size)
 
 
 def export_saved_model(

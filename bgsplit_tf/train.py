@@ -223,7 +223,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     history = model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     train_seconds = time.time() - started
 
-    test_labels, test_probs = evaluation.predict_main(model.network, test_batches, model.eval_logit_offset)
+    test_labels, test_probs = evaluation.predict_main(model, test_batches)
     test = evaluation.map_summary(test_labels, test_probs, task.class_names)
     pr_png = plots.pr_curves_png(test_labels, test_probs, task.class_names,
                                  f"test PR curves (aux_weight={config.aux_weight}, mAP {test['mAP']:.3f})")

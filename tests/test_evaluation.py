@@ -23,7 +23,7 @@ def test_validation_callback_matches_evaluate_and_predict():
     expected = model.evaluate(images, targets, batch_size=20, verbose=0, return_dict=True)
     for key in ("loss", "main_loss", "aux_loss"):
         assert logs[f"val_{key}"] == pytest.approx(expected[key], rel=1e-4)
-    labels, probs = evaluation.predict_main(model.network, batches)
+    labels, probs = evaluation.predict_main(model, batches)
     np.testing.assert_array_equal(labels, targets["label"])
     assert logs["val_mAP"] == pytest.approx(evaluation.map_summary(labels, probs, callback.class_names)["mAP"])
     assert set(callback.last["ap"]) == {"a", "b"}

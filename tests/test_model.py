@@ -178,5 +178,5 @@ def test_posthoc_logit_offset_changes_evaluation_probabilities_only():
     np.testing.assert_allclose(model.main_probabilities(outputs).numpy(),
                                tf.nn.softmax(outputs["main"] + offset).numpy(), rtol=1e-5)
     batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(4)
-    _, probs = evaluation.predict_main(model.network, batches, model.eval_logit_offset)
+    _, probs = evaluation.predict_main(model, batches)
     np.testing.assert_allclose(probs, tf.nn.softmax(outputs["main"] + offset).numpy(), rtol=1e-5, atol=1e-6)

@@ -36,11 +36,17 @@ def read_manifest(manifest: str | pathlib.Path) -> tuple[list[str], list[str]]:
     return paths, labels
 
 
+def decode_bytes(encoded: tf.Tensor) -> tf.Tensor:
+    """One encoded image (string []: JPEG, PNG, GIF first frame, BMP) -> uint8 [H, W, 3] RGB."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, 3])
+    return image
+
+
 def decode_file(path: tf.Tensor, image_size: tuple[int, int] | None = None) -> tf.Tensor:
     """Reads and decodes one image file (string []) -> uint8 [H, W, 3], resized to image_size if given
     (bilinear, rounded back to uint8)."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False, dtype=tf.uint8)
-    image.set_shape([None, None, 3])
+    image = decode_bytes(tf.io.read_file(path))
     return image if image_size is None else resize_uint8(image, image_size)
 
 
