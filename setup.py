@@ -36,6 +36,7 @@ setup(
             "bgsplit-experiment=bgsplit_tf.experiment:run",
             "bgsplit-export=bgsplit_tf.export:run",
             "bgsplit-predict=bgsplit_tf.predict:run",
+            "bgsplit-precompute=bgsplit_tf.precompute:run",
         ]
     },
 )

@@ -31,6 +31,8 @@ from bgsplit_tf.metrics import average_precision, mean_average_precision
 from bgsplit_tf.data.folder_source import FolderSource
 from bgsplit_tf.models.applications import application_teacher
 from bgsplit_tf.models.bgsplit_model import BackgroundSplittingModel
+from bgsplit_tf.models.pretrained import load_pretrained
+from bgsplit_tf.models.saved_model_teacher import saved_model_teacher
 from bgsplit_tf.models.network import CosineDense, FixedBackgroundLogit, build_network, network_from_teacher
 from bgsplit_tf.models.teacher import build_teacher, load_teacher
 from bgsplit_tf.train import run_training
@@ -57,6 +59,7 @@ __all__ = [
     "class_balanced_weights",
     "compute_teacher_targets",
     "ldam_margins",
+    "load_pretrained",
     "load_teacher",
     "log_prior",
     "map_summary",
@@ -65,6 +68,7 @@ __all__ = [
     "predict_main",
     "run_experiment",
     "run_training",
+    "saved_model_teacher",
     "soft_distillation",
     "softmax_cross_entropy",
 ]

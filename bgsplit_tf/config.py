@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any
+from typing import Any, Callable
 
-from absl import flags
+from absl import app, flags
 
 from bgsplit_tf import losses, schedules
+from bgsplit_tf.data import teacher_cache, teacher_targets
 
 
 def _flag(default: Any, help: str, kind: str | None = None, **bounds) -> Any:
@@ -51,9 +52,17 @@ class TrainConfig:
     background_keep: float = _flag(1.0, "Background undersampling: fraction of training background images kept (by a hash of the id and --seed).", lower_bound=0.0, upper_bound=1.0)
 
     # Teacher and method.
-    teacher: str = _flag("", "Teacher: a .keras file, or applications:<name> for a keras.applications ImageNet classifier (resnet50, efficientnetv2b0, efficientnetv2s, mobilenetv3small, mobilenetv3large, convnext_tiny); empty: the shipped teacher of the embedded benchmark.")
+    teacher: str = _flag("", "Teacher: applications:<name> for a keras.applications ImageNet classifier (resnet50, efficientnetv2b0, efficientnetv2s, mobilenetv3small, mobilenetv3large, convnext_tiny), a SavedModel directory (via keras.layers.TFSMLayer; needs --trunk), or a .keras file; empty: the shipped teacher of the embedded benchmark.")
     teacher_weights: str = _flag("imagenet", "Weights of an applications: teacher (imagenet: downloaded once by Keras; none: random, for offline tests).", kind="enum", enum_values=("imagenet", "none"))
-    image_size: int = _flag(224, "Input size of an applications: teacher (and so of the student).", lower_bound=32)
+    teacher_endpoint: str = _flag("", "SavedModel teacher: the endpoint to call (empty: serve, else serving_default). It takes images [B, H, W, 3], float32 in [0, 255] or uint8.")
+    teacher_output_key: str = _flag("", "SavedModel teacher: which output holds the class scores, when the endpoint returns several.")
+    teacher_output: str = _flag("logits", "What the teacher returns: logits (softmax applied) or probabilities.", kind="enum", enum_values=teacher_targets.TEACHER_OUTPUTS)
+    teacher_top_k: int = _flag(teacher_targets.DEFAULT_TOP_K, "Teacher classes kept per image (renormalised soft targets); a teacher with at most this many classes keeps its full distribution.", lower_bound=1)
+    teacher_cache_dir: str = _flag("", "If set, teacher targets are stored here as sharded TFRecords (<dir>/<split>/), computed once, resumable, and checked against a fingerprint; empty: computed in memory per process.")
+    teacher_cache_shard_size: int = _flag(teacher_cache.DEFAULT_SHARD_SIZE, "Images per teacher-target cache shard (the unit of resumption).", lower_bound=1)
+    trunk: str = _flag("", "Where the student's trunk starts: empty copies the teacher's trunk and starts the aux head as its classifier (the paper); applications:<name> or a .keras model built by build_teacher start it elsewhere, with a fresh aux head (needed for a SavedModel teacher).")
+    trunk_weights: str = _flag("imagenet", "Weights of an applications: --trunk (imagenet or none).", kind="enum", enum_values=("imagenet", "none"))
+    image_size: int = _flag(224, "Input size of an applications: teacher or trunk, and of a SavedModel teacher that takes any size.", lower_bound=32)
     aux_weight: float = _flag(0.1, "lambda: weight of the auxiliary loss; 0 = fine-tuning baseline.", lower_bound=0.0)
     aux_targets: str = _flag("hard", "Aux targets: hard (teacher argmax, official code) or soft (KL at --temperature).", kind="enum", enum_values=losses.AUX_TARGETS)
     temperature: float = _flag(1.0, "Distillation temperature T for --aux_targets=soft.", lower_bound=1e-3)
@@ -159,3 +168,16 @@ def _kind_of(default: Any) -> str:
 def config_from_flags(config_class=TrainConfig, flag_values: flags.FlagValues = flags.FLAGS):
     """Reads the parsed flags into a config."""
     return config_class(**{f.name: flag_values[f.name].value for f in dataclasses.fields(config_class)})
+
+
+def run_app(action: Callable[[TrainConfig], Any]) -> None:
+    """Runs an absl app whose flags are TrainConfig's (listed by --help): action(config) once parsed."""
+    define_flags()
+    show_in_help(__name__)
+
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        action(config_from_flags())
+
+    app.run(main)

@@ -28,7 +28,6 @@ import dataclasses
 import json
 import pathlib
 import time
-from typing import Callable
 
 import numpy as np
 import tensorflow as tf

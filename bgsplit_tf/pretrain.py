@@ -14,7 +14,6 @@ import sys
 import time
 
 import keras
-import tensorflow as tf
 from absl import app, flags, logging
 
 from bgsplit_tf import config, schedules

@@ -15,13 +15,13 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf import evaluation, export, losses, plots, schedules
-from bgsplit_tf.data import folder_source, pipeline, rare_task, source as source_lib, teacher_targets
-from bgsplit_tf.models import applications, bgsplit_model, network as network_lib, teacher as teacher_lib
+from bgsplit_tf.data import folder_source, pipeline, rare_task, source as source_lib, teacher_cache, teacher_targets
+from bgsplit_tf.models import applications, bgsplit_model, network as network_lib, pretrained, teacher as teacher_lib
 
 EVAL_BATCH_SIZE = 512
 # Scalars each run writes next to its HParams, read by the HParams dashboard.
@@ -70,13 +70,22 @@ def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tupl
 
 
 def load_configured_teacher(config: config_lib.TrainConfig) -> keras.Model:
-    """The frozen teacher: a keras.applications ImageNet classifier (applications:<name>) or a .keras file."""
-    if config.teacher.startswith(applications.PREFIX):
-        weights = None if config.teacher_weights == "none" else config.teacher_weights
-        teacher = applications.application_teacher(config.teacher, config.image_size, weights)
-        teacher.trainable = False
+    """The frozen teacher --teacher names (see models.pretrained): pixels [B, H, W, 3] -> [B, M]."""
+    return pretrained.load_pretrained(config.teacher, image_size=config.image_size, weights=config.teacher_weights,
+                                      endpoint=config.teacher_endpoint, output_key=config.teacher_output_key)
+
+
+def load_trunk_source(config: config_lib.TrainConfig, teacher: keras.Model) -> keras.Model:
+    """The model whose "trunk" the student copies: the teacher itself (default), or --trunk."""
+    if not config.trunk:
+        teacher_lib.teacher_trunk(teacher)  # fails early, naming --trunk, for a teacher without a trunk
         return teacher
-    return teacher_lib.load_teacher(config.teacher or None)
+    start = pretrained.load_pretrained(config.trunk, image_size=config.image_size, weights=config.trunk_weights)
+    teacher_lib.teacher_trunk(start)
+    if tuple(start.input_shape[1:3]) != tuple(teacher.input_shape[1:3]):
+        raise ValueError(f"--trunk={config.trunk} takes {start.input_shape[1:3]} images but the teacher takes "
+                         f"{teacher.input_shape[1:3]}; set --image_size so that both agree")
+    return start
 
 
 def check_image_size(source: source_lib.Source, teacher: keras.Model, teacher_path: str) -> None:
@@ -106,19 +115,40 @@ def task_gallery(task: rare_task.RareTask, train_examples: tf.data.Dataset, conf
 
 
 class TargetsMemo:
-    """Teacher targets per (source, split, teacher), computed once per process and reused by runs."""
+    """Teacher targets per (source, split, teacher settings), obtained once per process and reused by runs:
+    read from (and, where missing, computed into) --teacher_cache_dir, or computed in memory without one."""
 
     def __init__(self):
         self._targets: dict[tuple, teacher_targets.TeacherTargets] = {}
 
-    def get(self, source: source_lib.Source, split: str, teacher_path: str, teacher: keras.Model):
-        key = (source, split, teacher_path)
+    def get(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model):
+        key = (source, split, config.teacher, config.teacher_weights, config.teacher_endpoint,
+               config.teacher_output_key, config.teacher_output, config.teacher_top_k, config.teacher_cache_dir)
         if key not in self._targets:
             started = time.time()
-            self._targets[key] = teacher_targets.compute_teacher_targets(teacher, source.examples(split))
+            if config.teacher_cache_dir:
+                self._targets[key] = teacher_cache.cached_targets(
+                    config.teacher_cache_dir, split, cache_fingerprint(source, split, config, teacher), teacher,
+                    lambda skip: source.examples(split, skip=skip), shard_size=config.teacher_cache_shard_size)
+            else:
+                self._targets[key] = teacher_targets.compute_teacher_targets(
+                    teacher, source.examples(split), top_k=config.teacher_top_k, teacher_output=config.teacher_output)
             logging.info("Teacher targets for %s[%s]: %d images in %.1f s", source.name, split,
                          len(self._targets[key].ids), time.time() - started)
         return self._targets[key]
+
+
+def cache_fingerprint(source, split: str, config: config_lib.TrainConfig, teacher: keras.Model) -> dict:
+    """What the cached targets of (source, split) under this config's teacher depend on."""
+    teacher_identity = config.teacher or f"embedded:{teacher_lib.EMBEDDED_TEACHER.name}"
+    if config.teacher.startswith(applications.PREFIX):
+        teacher_identity += f" weights={config.teacher_weights}"
+    if config.teacher_endpoint or config.teacher_output_key:
+        teacher_identity += f" endpoint={config.teacher_endpoint} output_key={config.teacher_output_key}"
+    return teacher_cache.fingerprint(
+        dataset=source.name, dataset_version=source.version(split), split=split, ids=source.read_labels(split)[1],
+        teacher=teacher_identity, teacher_model=teacher, teacher_output=config.teacher_output,
+        image_size=tuple(teacher.input_shape[1:3]), top_k=config.teacher_top_k)
 
 
 def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], steps_per_epoch: int):
@@ -134,14 +164,19 @@ def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], step
     )
 
 
-def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_counts: list[int], steps_per_epoch: int):
+def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_counts: list[int], steps_per_epoch: int,
+                trunk_source: keras.Model | None = None):
     """The compiled BackgroundSplittingModel for a config (SGD, warm-up + decay schedule, XLA).
 
     class_counts: kept training images per main class [K + 1], for the imbalance methods.
+    trunk_source: the model whose trunk the student copies (default: the teacher, whose classifier
+    then also starts the aux head; otherwise the aux head starts fresh over the teacher's classes).
     """
+    trunk_source = teacher if trunk_source is None else trunk_source
     network = network_lib.network_from_teacher(
-        teacher, len(class_counts) - 1, config.fixed_background_logit,
+        trunk_source, len(class_counts) - 1, config.fixed_background_logit,
         cosine_scale=config.logit_scale if config.cosine_head else None,
+        fresh_aux_classes=None if trunk_source is teacher else int(teacher.output_shape[-1]),
     )
     posthoc = config.logit_adjustment == "posthoc"
     model = bgsplit_model.BackgroundSplittingModel(
@@ -183,6 +218,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     memo = memo or TargetsMemo()
 
     teacher = load_configured_teacher(config)
+    trunk_source = load_trunk_source(config, teacher)
     source = source_of(config, teacher.input_shape[1:3])
     teacher_path = config.teacher or str(teacher_lib.EMBEDDED_TEACHER)
     check_image_size(source, teacher, teacher_path)
@@ -192,7 +228,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
 
     def examples(split: str, training: bool) -> tf.data.Dataset:
         ds = task.relabel(source.examples(split), training=training)
-        return memo.get(source, split, teacher_path, teacher).join(ds)
+        return memo.get(source, split, config, teacher).join(ds)
 
     num_train = summaries["train"]["num_examples"]
     steps_per_epoch = num_train // config.batch_size
@@ -212,7 +248,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     keras.utils.set_random_seed(config.seed)
     (output_dir / "train_gallery.png").write_bytes(task_gallery(task, source.examples(config.train_split), config))
     class_counts = list(summaries["train"]["counts"].values())
-    model = build_model(config, teacher, class_counts, steps_per_epoch)
+    model = build_model(config, teacher, class_counts, steps_per_epoch, trunk_source)
     validation = evaluation.Validation(val_batches, task.class_names)
     callbacks = [
         validation,
@@ -267,17 +303,9 @@ def default_hparams(config: config_lib.TrainConfig) -> dict:
     return {key: getattr(config, key) for key in keys}
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    run_training(config_lib.config_from_flags())
-
-
 def run():
-    """Console-script entry point: defines the TrainConfig flags, then runs main."""
-    config_lib.define_flags()
-    config_lib.show_in_help(config_lib.__name__)
-    app.run(main)
+    """Console-script entry point: the TrainConfig flags, then run_training."""
+    config_lib.run_app(run_training)
 
 
 if __name__ == "__main__":

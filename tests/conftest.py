@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded benchmark's tiny config, rendered once per test session."""
+"""Shared fixtures: the embedded benchmark's tiny config, rendered once per test session, and a folder
+of camera-trap-like image files."""
 
 import os
 
@@ -6,10 +7,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pathlib
 
+import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image
 
 import bgsplit_tf  # noqa: F401  (registers the builder)
+from tests import helpers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -25,3 +29,25 @@ def tiny_data_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_source(tiny_data_dir):
     return bgsplit_tf.Source(name="bgsplit_shapes/tiny", data_dir=tiny_data_dir)
+
+
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory):
+    """train/validation/test with 3 categories and a background folder, mixed formats and sizes."""
+    root = tmp_path_factory.mktemp("camera_traps")
+    rng = np.random.default_rng(0)
+    counts = {"train": (6, 48), "validation": (3, 24), "test": (3, 24)}
+    for split, (per_category, background) in counts.items():
+        for c, (name, colour) in enumerate(helpers.CAMERA_TRAP_COLOURS.items()):
+            for i in range(per_category):
+                pixels = np.clip(np.array(colour) + rng.integers(-30, 31, (40, 36, 3)), 0, 255).astype(np.uint8)
+                folder = root / split / name / ("night" if i % 2 else "day")
+                folder.mkdir(parents=True, exist_ok=True)
+                fmt, suffix = [("JPEG", "jpg"), ("PNG", "png"), ("BMP", "bmp")][i % 3]
+                Image.fromarray(pixels).save(folder / f"{i}.{suffix}", format=fmt)
+        (root / split / "background").mkdir(parents=True)
+        for i in range(background):
+            pixels = rng.integers(0, 256, (28, 30, 3), dtype=np.uint8)
+            image = Image.fromarray(pixels).convert("L") if i % 4 == 0 else Image.fromarray(pixels)
+            image.save(root / split / "background" / f"{i}.jpg", format="JPEG")
+    return root

@@ -5,6 +5,8 @@ import numpy as np
 from bgsplit_tf.models import network, teacher, trunks
 
 IMAGE_SIZE = 16
+# The categories of the image-folder fixture (conftest.image_root) and their mean colours.
+CAMERA_TRAP_COLOURS = {"fox": (200, 90, 30), "owl": (120, 110, 90), "lynx": (180, 160, 120)}
 NUM_CONCEPTS = 3
 
 

@@ -7,30 +7,9 @@ from PIL import Image
 from bgsplit_tf import config as config_lib
 from bgsplit_tf import train
 from bgsplit_tf.data import folder_source
+from tests import helpers
 
-CATEGORIES = {"fox": (200, 90, 30), "owl": (120, 110, 90), "lynx": (180, 160, 120)}
-
-
-@pytest.fixture(scope="module")
-def image_root(tmp_path_factory):
-    """train/validation/test with 3 categories and a background folder, mixed formats and sizes."""
-    root = tmp_path_factory.mktemp("camera_traps")
-    rng = np.random.default_rng(0)
-    counts = {"train": (6, 48), "validation": (3, 24), "test": (3, 24)}
-    for split, (per_category, background) in counts.items():
-        for c, (name, colour) in enumerate(CATEGORIES.items()):
-            for i in range(per_category):
-                pixels = np.clip(np.array(colour) + rng.integers(-30, 31, (40, 36, 3)), 0, 255).astype(np.uint8)
-                folder = root / split / name / ("night" if i % 2 else "day")
-                folder.mkdir(parents=True, exist_ok=True)
-                fmt, suffix = [("JPEG", "jpg"), ("PNG", "png"), ("BMP", "bmp")][i % 3]
-                Image.fromarray(pixels).save(folder / f"{i}.{suffix}", format=fmt)
-        (root / split / "background").mkdir(parents=True)
-        for i in range(background):
-            pixels = rng.integers(0, 256, (28, 30, 3), dtype=np.uint8)
-            image = Image.fromarray(pixels).convert("L") if i % 4 == 0 else Image.fromarray(pixels)
-            image.save(root / split / "background" / f"{i}.jpg", format="JPEG")
-    return root
+CATEGORIES = helpers.CAMERA_TRAP_COLOURS
 
 
 def test_listing_labels_ids_and_decoded_examples(image_root):

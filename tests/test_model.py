@@ -109,8 +109,10 @@ def test_load_teacher_errors_name_the_fix(tmp_path):
         teacher_lib.load_teacher(tmp_path / "missing.keras")
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     plain.save(tmp_path / "plain.keras")
-    with pytest.raises(ValueError, match="build_teacher"):
-        teacher_lib.load_teacher(tmp_path / "plain.keras")
+    loaded = teacher_lib.load_teacher(tmp_path / "plain.keras")  # a teacher, but it cannot start a student
+    assert not teacher_lib.has_trunk(loaded) and not loaded.trainable_variables
+    with pytest.raises(ValueError, match="--trunk=applications:"):
+        teacher_lib.teacher_trunk(loaded)
 
 
 def test_shipped_teacher_loads_frozen_and_its_student_trains_the_whole_trunk():

@@ -42,6 +42,8 @@ def test_inaturalist_spec_reads_labels_and_resizes_variable_images():
         assert labels.shape == (96,) and set(labels) <= set(CATEGORIES)
         examples = list(source.examples("train").as_numpy_iterator())
         assert [ex["id"] for ex in examples] == list(ids)
+        resumed = list(source.examples("train", skip=90).as_numpy_iterator())  # where a cache shard resumes
+        assert [ex["id"] for ex in resumed] == list(ids[90:])
         assert all(ex["image"].shape == (32, 32, 3) and ex["image"].dtype == np.uint8 for ex in examples)
 
 

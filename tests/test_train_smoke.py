@@ -1,7 +1,6 @@
 """End to end: real training runs on the tiny embedded benchmark through the command line."""
 
 import json
-import pathlib
 import subprocess
 import sys
 

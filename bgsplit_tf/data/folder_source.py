@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import pathlib
 
 import numpy as np
@@ -77,8 +78,19 @@ class FolderSource:
         self.check_split(split)
         return _manifest_listing(self.root, split) if self.is_manifest else _listing(self.root, split)
 
-    def examples(self, split: str) -> tf.data.Dataset:
-        """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []}."""
+    def version(self, split: str) -> str:
+        """sha256 over the split's files' ids, sizes and modification times: changes when a file is
+        added, removed or rewritten. Part of the teacher-target cache's fingerprint."""
+        digest = hashlib.sha256()
+        for example_id in self.read_labels(split)[1]:
+            path = self.root / example_id.decode()  # (an absolute id stays absolute)
+            stat = path.stat() if path.exists() else None
+            digest.update(example_id + f":{stat and stat.st_size}:{stat and stat.st_mtime_ns}\0".encode())
+        return digest.hexdigest()
+
+    def examples(self, split: str, skip: int = 0) -> tf.data.Dataset:
+        """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []} in listing
+        order, from position `skip` on (the files before it are not read)."""
         labels, ids = self.read_labels(split)
         root = str(self.root) + "/"
 
@@ -86,7 +98,7 @@ class FolderSource:
             return tf.where(tf.strings.regex_full_match(example_id, "/.*"), example_id,
                             tf.strings.join([root, example_id]))
 
-        ds = tf.data.Dataset.from_tensor_slices({"label": labels, "id": ids.astype(bytes)})
+        ds = tf.data.Dataset.from_tensor_slices({"label": labels[skip:], "id": ids[skip:].astype(bytes)})
         return ds.map(
             lambda ex: {"image": image_files.decode_file(path_of(ex["id"]), self.image_size), **ex},
             num_parallel_calls=tf.data.AUTOTUNE,

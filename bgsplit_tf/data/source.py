@@ -76,20 +76,36 @@ class Source:
         self.check_split(split)
         return _read_labels(self, split)
 
-    def examples(self, split: str) -> tf.data.Dataset:
-        """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []}; images of
-        a variable-size dataset are resized to image_size."""
+    def version(self, split: str) -> str:
+        """The dataset's TFDS version (any split): part of the teacher-target cache's fingerprint."""
+        return str(self.builder().info.version)
+
+    def examples(self, split: str, skip: int = 0) -> tf.data.Dataset:
+        """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []} in split order;
+        images of a variable-size dataset are resized to image_size.
+
+        skip: start at this position; the examples before it are read but not decoded.
+        """
         self.check_split(split)
-        ds = self.builder().as_dataset(split=split, shuffle_files=False)
+        builder = self.builder()
+        ds = builder.as_dataset(split=split, shuffle_files=False,
+                                decoders={self.image_key: tfds.decode.SkipDecoding()})
+        if skip:
+            ds = ds.skip(skip)
+        image_feature = builder.info.features[self.image_key]
         resize = self.image_size is not None and None in self.image_shape()[:2]
-        return ds.map(
-            lambda ex: {
-                "image": image_files.resize_uint8(ex[self.image_key], self.image_size) if resize else ex[self.image_key],
+
+        def decoded(ex):
+            image = ex[self.image_key]
+            if image.dtype == tf.string:  # (a reader that decodes itself, as mock_data, passes pixels)
+                image = image_feature.decode_example(image)
+            return {
+                "image": image_files.resize_uint8(image, self.image_size) if resize else image,
                 "label": tf.cast(ex[self.label_key], tf.int64),
                 "id": ex[self.id_key],
-            },
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+            }
+
+        return ds.map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 @functools.lru_cache(maxsize=32)

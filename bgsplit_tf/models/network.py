@@ -92,11 +92,15 @@ def build_network(
 
 def network_from_teacher(
     teacher: keras.Model, num_rare: int, fixed_background_logit: float | None = None,
-    cosine_scale: float | None = None,
+    cosine_scale: float | None = None, fresh_aux_classes: int | None = None,
 ) -> keras.Model:
-    """A network whose trunk starts as a copy of the teacher's trunk and whose aux head starts as
-    the teacher's classifier (as the official code does), so at step 0 the aux head reproduces the
-    teacher exactly. The teacher itself is not modified."""
+    """A network whose trunk starts as a copy of `teacher`'s trunk. The teacher is not modified.
+
+    By default the aux head starts as the teacher's classifier (as the official code does), so at
+    step 0 the aux head reproduces the teacher exactly. fresh_aux_classes=M instead gives a freshly
+    initialised aux head of M classes: for a student whose trunk comes from another model than the
+    teacher it mimics (e.g. a SavedModel teacher, which has no trunk to copy).
+    """
     source_trunk = teacher_lib.teacher_trunk(teacher)
     trunk = keras.models.clone_model(source_trunk)
     trunk.set_weights(source_trunk.get_weights())
@@ -104,6 +108,8 @@ def network_from_teacher(
     # it on the functional trunk alone does not reach them.
     for layer in [trunk, *trunk.layers]:
         layer.trainable = True
+    if fresh_aux_classes is not None:
+        return build_network(trunk, num_rare, fresh_aux_classes, fixed_background_logit, cosine_scale)
     classifier = teacher_lib.teacher_classifier(teacher)
     network = build_network(trunk, num_rare, classifier.units, fixed_background_logit, cosine_scale)
     network.get_layer("aux").set_weights(classifier.get_weights())

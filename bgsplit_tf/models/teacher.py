@@ -37,11 +37,13 @@ def build_embedded_teacher(image_size: int = 32, num_classes: int = 16) -> keras
 
 
 def load_teacher(path: str | pathlib.Path | None = None) -> keras.Model:
-    """Loads a teacher saved as a .keras file (default: the shipped embedded-benchmark teacher).
+    """Loads a frozen teacher saved as a .keras file (default: the shipped embedded-benchmark teacher).
+
+    Any classifier (pixels float32 [B, H, W, 3] in [0, 255] -> [B, M]) can be a teacher; one built by
+    build_teacher (layers "trunk" and "classifier", see has_trunk) can also start the student.
 
     Raises:
       FileNotFoundError: naming the path and how to create a teacher.
-      ValueError: the model lacks the "trunk" and "classifier" layers a student initialises from.
     """
     path = pathlib.Path(path or EMBEDDED_TEACHER)
     if not path.exists():
@@ -50,20 +52,27 @@ def load_teacher(path: str | pathlib.Path | None = None) -> keras.Model:
             f"--output={path}` or pass --teacher=<path to a .keras teacher>."
         )
     teacher = keras.saving.load_model(path, compile=False)
-    names = {layer.name for layer in teacher.layers}
-    missing = {TRUNK_LAYER, CLASSIFIER_LAYER} - names
-    if missing:
-        raise ValueError(
-            f"teacher {path} has no layer(s) {sorted(missing)}; a teacher must be built with "
-            "bgsplit_tf.models.teacher.build_teacher (a 'trunk' sub-model and a 'classifier' Dense)."
-        )
     teacher.trainable = False
     return teacher
 
 
+def has_trunk(model: keras.Model) -> bool:
+    """Whether `model` has the "trunk" and "classifier" layers a student is initialised from."""
+    names = {layer.name for layer in model.layers}
+    return {TRUNK_LAYER, CLASSIFIER_LAYER} <= names
+
+
 def teacher_trunk(teacher: keras.Model) -> keras.Model:
+    """The "trunk" sub-model: pixels float32 [B, H, W, 3] in [0, 255] -> features float32 [B, D]."""
+    if not has_trunk(teacher):
+        raise ValueError(
+            f"model {teacher.name!r} has no 'trunk' and 'classifier' layers to start a student from (a model "
+            "built by bgsplit_tf.models.teacher.build_teacher has them; a SavedModel never does). Pass "
+            "--trunk=applications:<name> or --trunk=<a .keras teacher built by build_teacher>."
+        )
     return teacher.get_layer(TRUNK_LAYER)
 
 
 def teacher_classifier(teacher: keras.Model) -> layers.Dense:
+    """The "classifier" Dense over the trunk's features: [B, D] -> logits [B, M]."""
     return teacher.get_layer(CLASSIFIER_LAYER)

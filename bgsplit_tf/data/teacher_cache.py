@@ -1,0 +1,233 @@
+"""The teacher-target cache: teacher predictions for one split, in sharded TFRecord files on disk.
+
+  <cache_dir>/<split>/fingerprint.json            what the targets were computed from (see fingerprint)
+  <cache_dir>/<split>/targets-00000-of-00042.tfrecord   one tf.train.Example per image, in split order:
+      id bytes, label int64 (teacher argmax), indices int64 [k], probs float32 [k]
+
+Precompute runs the teacher once over the split (no augmentation), one shard at a time: a shard is
+written to a temporary file and renamed when complete, so an interrupted precompute resumes at the
+first missing shard and memory holds one batch, whatever the split's size. Loading checks the stored
+fingerprint against the run's and refuses a mismatch with a message saying how to rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import re
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from bgsplit_tf.data import teacher_targets
+
+FORMAT_VERSION = 1
+FINGERPRINT_FILE = "fingerprint.json"
+DEFAULT_SHARD_SIZE = 10_000
+PREPROCESSING = "decode to RGB uint8, resize to the teacher input (bilinear, antialias), float32 in [0, 255]"
+_SHARD_PATTERN = re.compile(r"targets-(\d{5})-of-(\d{5})\.tfrecord")
+
+
+class CacheMismatchError(ValueError):
+    """The cache on disk was computed from other data, another teacher or other settings."""
+
+
+def split_directory(cache_dir: str | pathlib.Path, split: str) -> pathlib.Path:
+    """Where one split's targets live: split syntax such as train[:90%] becomes a safe folder name."""
+    return pathlib.Path(cache_dir) / re.sub(r"[^A-Za-z0-9_.-]+", "_", split).strip("_")
+
+
+def weights_digest(model: keras.Model) -> str:
+    """sha256 over the model's weights (names, shapes and values): the teacher's identity."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = keras.ops.convert_to_numpy(weight)
+        digest.update(f"{weight.path}:{value.shape}:{value.dtype}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def ids_digest(ids: np.ndarray) -> str:
+    """sha256 over the split's example ids in order: which images, in which order."""
+    digest = hashlib.sha256()
+    for example_id in ids:
+        digest.update(bytes(example_id) + b"\0")
+    return digest.hexdigest()
+
+
+def fingerprint(*, dataset: str, dataset_version: str, split: str, ids: np.ndarray, teacher: str,
+                teacher_model: keras.Model, teacher_output: str, image_size: tuple[int, int], top_k: int) -> dict:
+    """Everything the cached targets depend on; any change means the cache must be rebuilt.
+
+    top_k is stored as the k actually kept, min(top_k, M), so asking for more classes than the teacher
+    has matches a full-distribution cache.
+    """
+    num_classes = int(teacher_model.output_shape[-1])
+    return {
+        "format": FORMAT_VERSION,
+        "dataset": dataset,
+        "dataset_version": dataset_version,
+        "split": split,
+        "num_examples": int(len(ids)),
+        "ids_sha256": ids_digest(ids),
+        "teacher": teacher,
+        "teacher_weights_sha256": weights_digest(teacher_model),
+        "teacher_output": teacher_output,
+        "num_classes": num_classes,
+        "image_size": [int(s) for s in image_size],
+        "preprocessing": PREPROCESSING,
+        "top_k": min(int(top_k), num_classes),
+    }
+
+
+def check_fingerprint(directory: pathlib.Path, expected: dict) -> None:
+    """Raises CacheMismatchError naming every field that differs, and how to rebuild."""
+    stored = json.loads((directory / FINGERPRINT_FILE).read_text())
+    differences = [f"{key}: cached {stored.get(key)!r}, this run {value!r}"
+                   for key, value in expected.items() if stored.get(key) != value]
+    if differences:
+        raise CacheMismatchError(
+            f"the teacher-target cache {directory} does not match this run:\n  " + "\n  ".join(differences) +
+            f"\nRebuild it: delete the folder (rm -r '{directory}') and run again, or pass another "
+            "--teacher_cache_dir. (It was computed from other images, another teacher or other settings.)")
+
+
+def _shard_paths(directory: pathlib.Path, num_shards: int) -> list[pathlib.Path]:
+    return [directory / f"targets-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
+
+
+def _example(example_id: bytes, label: int, indices: np.ndarray, probs: np.ndarray) -> bytes:
+    feature = tf.train.Feature
+    return tf.train.Example(features=tf.train.Features(feature={
+        "id": feature(bytes_list=tf.train.BytesList(value=[example_id])),
+        "label": feature(int64_list=tf.train.Int64List(value=[int(label)])),
+        "indices": feature(int64_list=tf.train.Int64List(value=indices.tolist())),
+        "probs": feature(float_list=tf.train.FloatList(value=probs.tolist())),
+    })).SerializeToString()
+
+
+def precompute(directory: str | pathlib.Path, expected: dict, teacher: keras.Model, examples_from, *,
+               shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256, shards: range | None = None) -> int:
+    """Writes the missing shards of one split's cache; returns how many it wrote.
+
+    Args:
+      directory: the split's cache folder (split_directory).
+      expected: this run's fingerprint; an existing cache with another one raises CacheMismatchError.
+      teacher: pixels float32 [B, H, W, 3] in [0, 255] -> outputs [B, M] (logits or probabilities,
+        as expected["teacher_output"] says).
+      examples_from: skip -> tf.data.Dataset of the split's examples {"image" uint8, "id"} from
+        position `skip` on, in split order, without decoding the skipped ones.
+      shard_size: images per shard (the unit of resumption).
+      shards: which shard indices this process writes (default all; workers can split them).
+    """
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fingerprint_path = directory / FINGERPRINT_FILE
+    if fingerprint_path.exists():
+        check_fingerprint(directory, expected)
+    else:
+        fingerprint_path.write_text(json.dumps(expected, indent=2) + "\n")
+    num_examples, top_k = expected["num_examples"], expected["top_k"]
+    wanted = max(1, -(-num_examples // shard_size))
+    paths = _shard_paths(directory, _shard_count(directory, _present_shards(directory), wanted))
+    todo = [i for i in (shards if shards is not None else range(len(paths))) if not paths[i].exists()]
+    if len(todo) < len(paths):
+        logging.info("Teacher-target cache %s: %d of %d shards already done", directory, len(paths) - len(todo),
+                     len(paths))
+    progress = keras.utils.Progbar(sum(_shard_length(i, shard_size, num_examples) for i in todo), unit_name="image")
+    seen = 0
+    for index in todo:
+        started, partial = time.time(), paths[index].with_suffix(".tfrecord.partial")
+        examples = examples_from(index * shard_size).take(shard_size)
+        written = 0
+        with tf.io.TFRecordWriter(str(partial)) as writer:
+            for ids, probs in teacher_targets.predict_batches(teacher, examples, batch_size,
+                                                              expected["teacher_output"]):
+                part = teacher_targets.TeacherTargets.from_probabilities(ids, probs, top_k)
+                for row in range(len(ids)):
+                    writer.write(_example(bytes(part.ids[row]), part.labels[row], part.indices[row], part.probs[row]))
+                written += len(ids)
+                progress.update(seen + written)
+        seen += written
+        expected_count = _shard_length(index, shard_size, num_examples)
+        if written != expected_count:
+            partial.unlink()
+            raise ValueError(f"shard {index} of {directory} got {written} images, expected {expected_count}: the "
+                             "split changed while it was read; run again")
+        partial.rename(paths[index])
+        logging.info("Wrote %s (%d images, %.1f s)", paths[index].name, written, time.time() - started)
+    return len(todo)
+
+
+def _shard_length(index: int, shard_size: int, num_examples: int) -> int:
+    return max(0, min(shard_size, num_examples - index * shard_size))
+
+
+def load(directory: str | pathlib.Path, expected: dict) -> teacher_targets.TeacherTargets:
+    """Reads a complete cache whose fingerprint matches `expected`.
+
+    Raises:
+      FileNotFoundError: no cache there (precompute first).
+      CacheMismatchError: computed from something else, or incomplete.
+    """
+    directory = pathlib.Path(directory)
+    if not (directory / FINGERPRINT_FILE).exists():
+        raise FileNotFoundError(f"no teacher-target cache in {directory}; compute it with bgsplit-precompute "
+                                "(same flags as bgsplit-train) or let bgsplit-train write it")
+    check_fingerprint(directory, expected)
+    present = _present_shards(directory)
+    num_shards = _shard_count(directory, present)
+    missing = [p.name for p in _shard_paths(directory, num_shards) if not p.exists()]
+    if missing:
+        raise CacheMismatchError(f"the teacher-target cache {directory} is incomplete ({len(missing)} of "
+                                 f"{num_shards} shards missing, e.g. {missing[0]}); run bgsplit-precompute "
+                                 "or bgsplit-train again to finish it")
+    k, features = expected["top_k"], {
+        "id": tf.io.FixedLenFeature([], tf.string),
+        "label": tf.io.FixedLenFeature([], tf.int64),
+        "indices": tf.io.FixedLenFeature([expected["top_k"]], tf.int64),
+        "probs": tf.io.FixedLenFeature([expected["top_k"]], tf.float32),
+    }
+    ds = tf.data.TFRecordDataset([str(p) for p in present]).batch(8192).map(
+        lambda records: tf.io.parse_example(records, features))
+    parts = [teacher_targets.TeacherTargets(batch["id"].astype(object), batch["label"].astype(np.int32),
+                                            batch["indices"].astype(np.int32).reshape(-1, k), batch["probs"],
+                                            expected["num_classes"])
+             for batch in ds.as_numpy_iterator()]
+    targets = teacher_targets.concatenate(parts)
+    if len(targets.ids) != expected["num_examples"]:
+        raise CacheMismatchError(f"the teacher-target cache {directory} holds {len(targets.ids)} images, "
+                                 f"expected {expected['num_examples']}; delete it and run again")
+    return targets
+
+
+def _present_shards(directory: pathlib.Path) -> list[pathlib.Path]:
+    return sorted(p for p in directory.iterdir() if _SHARD_PATTERN.fullmatch(p.name))
+
+
+def _shard_count(directory: pathlib.Path, present: list[pathlib.Path], wanted: int | None = None) -> int:
+    """The number of shards the cache is laid out in (from the "-of-N" of its files; `wanted` if none yet)."""
+    counts = {int(_SHARD_PATTERN.fullmatch(p.name).group(2)) for p in present}
+    if not counts:
+        if wanted is None:
+            raise CacheMismatchError(f"the teacher-target cache {directory} has no shards yet; run "
+                                     "bgsplit-precompute or bgsplit-train to compute them")
+        return wanted
+    if len(counts) > 1 or (wanted is not None and counts != {wanted}):
+        raise CacheMismatchError(
+            f"the teacher-target cache {directory} was written as {sorted(counts)} shards, but "
+            f"--teacher_cache_shard_size now gives {wanted}; keep the shard size it was started with, or delete "
+            "the folder to rebuild it")
+    return counts.pop()
+
+
+def cached_targets(cache_dir: str | pathlib.Path, split: str, expected: dict, teacher: keras.Model, examples_from,
+                   shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256) -> teacher_targets.TeacherTargets:
+    """Precomputes what is missing of a split's cache (resuming), then loads it."""
+    directory = split_directory(cache_dir, split)
+    precompute(directory, expected, teacher, examples_from, shard_size=shard_size, batch_size=batch_size)
+    return load(directory, expected)
