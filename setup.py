@@ -37,6 +37,7 @@ setup(
             "bgsplit-export=bgsplit_tf.export:run",
             "bgsplit-predict=bgsplit_tf.predict:run",
             "bgsplit-precompute=bgsplit_tf.precompute:run",
+            "bgsplit-bench=bgsplit_tf.bench:run",
         ]
     },
 )

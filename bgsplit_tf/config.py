@@ -88,12 +88,16 @@ class TrainConfig:
     warmup_epochs: float = _flag(1.0, "Linear warm-up length in epochs.", lower_bound=0.0)
     lr_schedule: str = _flag("cosine", "After warm-up: cosine decay to 0, or step decay x0.1 at --lr_decay_epochs.", kind="enum", enum_values=schedules.SCHEDULES)
     lr_decay_epochs: tuple = _flag((20, 40, 60, 80), "Epochs of the x0.1 steps for --lr_schedule=step.", kind="list")
+    cache_decoded: str = _flag("auto", "Keep decoded train and validation images in memory after the first epoch: yes, no (decode every epoch: datasets larger than RAM), or auto (yes below 4 GiB).", kind="enum", enum_values=("auto", "yes", "no"))
     augment: bool = _flag(True, "Random crop (reflect padding) and horizontal flip in training.")
 
     # Run.
     output_dir: str = _flag("runs/train", "Where metrics.json, flags.txt, TensorBoard logs and model.keras go.")
     export_dir: str = _flag("", "If set, export a SavedModel for TF Serving to <export_dir>/<next version>/ at the end.")
     seed: int = _flag(0, "Seed for the rare task, initialisation, shuffling and augmentation.")
+    strategy: str = _flag("default", "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (machines listed in TF_CONFIG) or tpu (--tpu).", kind="enum", enum_values=("default", "mirrored", "multi_worker", "tpu"))
+    tpu: str = _flag("", "With --strategy=tpu: the TPU's name or grpc:// address (empty: the local TPU).")
+    mixed_precision: str = _flag("off", "Trunk compute precision for accelerators: off (float32), float16 (with loss scaling) or bfloat16; variables, logits and losses stay float32.", kind="enum", enum_values=("off", "float16", "bfloat16"))
     jit_compile: bool = _flag(True, "Compile the train step with XLA (Keras' 'auto' turns XLA off on CPU).")
 
     def __post_init__(self):

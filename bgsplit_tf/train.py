@@ -8,9 +8,11 @@ pr_curves_test.png and train_gallery.png (the kept positives of each rare class,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import time
+from typing import Callable
 
 import keras
 import numpy as np
@@ -19,11 +21,14 @@ from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf import evaluation, export, losses, plots, schedules
+from bgsplit_tf import distribute, evaluation, export, losses, plots, schedules
 from bgsplit_tf.data import folder_source, pipeline, rare_task, source as source_lib, teacher_cache, teacher_targets
 from bgsplit_tf.models import applications, bgsplit_model, network as network_lib, pretrained, teacher as teacher_lib
 
 EVAL_BATCH_SIZE = 512
+# --cache_decoded=auto keeps decoded train + val images in memory below this size (iNaturalist at 224 px,
+# ~88 GB decoded, is streamed and decoded every epoch instead).
+CACHE_BUDGET_BYTES = 4 * 2**30
 # Scalars each run writes next to its HParams, read by the HParams dashboard.
 HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
 
@@ -118,8 +123,9 @@ class TargetsMemo:
     """Teacher targets per (source, split, teacher settings), obtained once per process and reused by runs:
     read from (and, where missing, computed into) --teacher_cache_dir, or computed in memory without one."""
 
-    def __init__(self):
+    def __init__(self, worker: tuple[int, int] = (0, 1)):
         self._targets: dict[tuple, teacher_targets.TeacherTargets] = {}
+        self.worker = worker  # (index, count): multi-worker training shares the cache's precompute
 
     def get(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model):
         key = (source, split, config.teacher, config.teacher_weights, config.teacher_endpoint,
@@ -129,7 +135,8 @@ class TargetsMemo:
             if config.teacher_cache_dir:
                 self._targets[key] = teacher_cache.cached_targets(
                     config.teacher_cache_dir, split, cache_fingerprint(source, split, config, teacher), teacher,
-                    lambda skip: source.examples(split, skip=skip), shard_size=config.teacher_cache_shard_size)
+                    lambda skip: source.examples(split, skip=skip), shard_size=config.teacher_cache_shard_size,
+                    worker=self.worker)
             else:
                 self._targets[key] = teacher_targets.compute_teacher_targets(
                     teacher, source.examples(split), top_k=config.teacher_top_k, teacher_output=config.teacher_output)
@@ -166,7 +173,8 @@ def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], step
 
 def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_counts: list[int], steps_per_epoch: int,
                 trunk_source: keras.Model | None = None):
-    """The compiled BackgroundSplittingModel for a config (SGD, warm-up + decay schedule, XLA).
+    """The compiled BackgroundSplittingModel for a config (SGD, warm-up + decay schedule, XLA). Call it
+    under the run's strategy.scope() to build it for tf.distribute.
 
     class_counts: kept training images per main class [K + 1], for the imbalance methods.
     trunk_source: the model whose trunk the student copies (default: the teacher, whose classifier
@@ -177,6 +185,8 @@ def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_coun
         trunk_source, len(class_counts) - 1, config.fixed_background_logit,
         cosine_scale=config.logit_scale if config.cosine_head else None,
         fresh_aux_classes=None if trunk_source is teacher else int(teacher.output_shape[-1]),
+        trunk_dtype="float32" if config.mixed_precision == "off" else f"mixed_{config.mixed_precision}",
+        synchronized_batch_norm=distribute.is_distributed(tf.distribute.get_strategy()),
     )
     posthoc = config.logit_adjustment == "posthoc"
     model = bgsplit_model.BackgroundSplittingModel(
@@ -192,7 +202,10 @@ def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_coun
         decay_boundaries=tuple(e * steps_per_epoch for e in config.lr_decay_epochs),
     )
     optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
+    if config.mixed_precision == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    model.build_optimizer()
     return model
 
 
@@ -204,6 +217,88 @@ def write_hparams(log_dir: pathlib.Path, hparams: dict, val_map: float, test_map
         tf.summary.scalar(HPARAMS_TEST_TAG, test_map, step=0)
 
 
+@dataclasses.dataclass
+class PreparedRun:
+    """What a training run needs besides its model: the rare task and its tf.data batches.
+
+    train_batches_for(input_context): (images float32 [B, H, W, 3], targets) with augmentation and
+    sampling; None gives one epoch of global batches of the whole split, an InputContext
+    (tf.distribute) that pipeline's shard in per-replica batches, repeated. val_batches and test_batches: un-augmented, the last
+    batch partial. steps_per_epoch: of the global batch. class_counts: kept training images per main
+    class [K + 1].
+    """
+
+    teacher: keras.Model
+    trunk_source: keras.Model
+    source: object
+    task: rare_task.RareTask
+    summaries: dict
+    train_batches_for: Callable[[tf.distribute.InputContext | None], tf.data.Dataset]
+    val_batches: tf.data.Dataset
+    test_batches: tf.data.Dataset
+    steps_per_epoch: int
+    class_counts: list[int]
+
+    @property
+    def train_batches(self) -> tf.data.Dataset:
+        """One device's training batches, one epoch."""
+        return self.train_batches_for(None)
+
+
+def cache_decoded(config: config_lib.TrainConfig, num_images: int, image_shape: tuple) -> bool:
+    """Whether the decoded training and validation images are kept in memory after the first epoch:
+    --cache_decoded=yes|no, or auto: yes while they take less than CACHE_BUDGET_BYTES."""
+    if config.cache_decoded != "auto":
+        return config.cache_decoded == "yes"
+    return num_images * int(np.prod(image_shape)) < CACHE_BUDGET_BYTES
+
+
+def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRun:
+    """Loads teacher and source, draws the rare task, joins the teacher targets and builds the batches."""
+    teacher = load_configured_teacher(config)
+    trunk_source = load_trunk_source(config, teacher)
+    source = source_of(config, teacher.input_shape[1:3])
+    check_image_size(source, teacher, config.teacher or str(teacher_lib.EMBEDDED_TEACHER))
+    task, summaries = draw_task(config, source)
+    logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
+                 summaries["train"]["background_fraction"], summaries["train"]["counts"])
+
+    def examples(split: str, training: bool, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+        ds = task.relabel(source.examples(split, shard=shard), training=training)
+        return memo.get(source, split, config, teacher).join(ds)
+
+    num_train = summaries["train"]["num_examples"]
+    steps_per_epoch = num_train // config.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"--batch_size={config.batch_size} exceeds the {num_train} training images")
+    cache = cache_decoded(config, num_train + summaries["validation"]["num_examples"],
+                          (*teacher.input_shape[1:3], 3))
+    kept = task.train_keep_mask(*source.read_labels(config.train_split))
+
+    def train_batches_for(context: tf.distribute.InputContext | None) -> tf.data.Dataset:
+        shard = (context.input_pipeline_id, context.num_input_pipelines) if context else (0, 1)
+        batch_size = context.get_per_replica_batch_size(config.batch_size) if context else config.batch_size
+        batches = pipeline.training_batches(
+            examples(config.train_split, True, shard), batch_size, config.seed, augmentation=config.augment,
+            cache=cache, num_examples=int(kept[shard[0]::shard[1]].sum()),
+            rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1)
+        # Distributed, each pipeline repeats (workers' shards may differ by a batch) and fit counts
+        # steps_per_epoch; on one device an epoch is one pass.
+        return batches.repeat() if context else batches
+
+    return PreparedRun(
+        teacher=teacher, trunk_source=trunk_source, source=source, task=task, summaries=summaries,
+        train_batches_for=train_batches_for,
+        val_batches=pipeline.evaluation_batches(examples(config.val_split, False), EVAL_BATCH_SIZE, cache=cache,
+                                                num_examples=summaries["validation"]["num_examples"]),
+        test_batches=pipeline.evaluation_batches(task.relabel(source.examples(config.test_split), False),
+                                                 EVAL_BATCH_SIZE, cache=False,
+                                                 num_examples=summaries["test"]["num_examples"]),
+        steps_per_epoch=steps_per_epoch,
+        class_counts=list(summaries["train"]["counts"].values()),
+    )
+
+
 def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None, verbose: int | str = 2,
                  hparams: dict | None = None) -> dict:
     """Trains and evaluates one model; returns (and writes) the metrics dict.
@@ -211,44 +306,27 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     hparams: what the HParams dashboard shows for this run (default: the config's method flags).
     """
     wall_started = time.time()
+    strategy = distribute.make_strategy(config.strategy, config.tpu)
+    worker = distribute.worker_of(strategy)
     output_dir = pathlib.Path(config.output_dir)
+    if worker[0] > 0:  # the chief (worker 0) writes the run's outputs; the others keep theirs apart
+        output_dir = output_dir / "workers" / str(worker[0])
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "flags.txt").write_text("\n".join(config.to_flag_lines()) + "\n")
     keras.utils.set_random_seed(config.seed)  # tf.data derives its op seeds from this global seed
-    memo = memo or TargetsMemo()
-
-    teacher = load_configured_teacher(config)
-    trunk_source = load_trunk_source(config, teacher)
-    source = source_of(config, teacher.input_shape[1:3])
-    teacher_path = config.teacher or str(teacher_lib.EMBEDDED_TEACHER)
-    check_image_size(source, teacher, teacher_path)
-    task, summaries = draw_task(config, source)
-    logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
-                 summaries["train"]["background_fraction"], summaries["train"]["counts"])
-
-    def examples(split: str, training: bool) -> tf.data.Dataset:
-        ds = task.relabel(source.examples(split), training=training)
-        return memo.get(source, split, config, teacher).join(ds)
-
-    num_train = summaries["train"]["num_examples"]
-    steps_per_epoch = num_train // config.batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"--batch_size={config.batch_size} exceeds the {num_train} training images")
-    train_batches = pipeline.training_batches(
-        examples(config.train_split, True), config.batch_size, config.seed, augmentation=config.augment,
-        num_examples=num_train, rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1,
-    )
-    val_batches = pipeline.evaluation_batches(examples(config.val_split, False), EVAL_BATCH_SIZE,
-                                              num_examples=summaries["validation"]["num_examples"])
-    test_batches = pipeline.evaluation_batches(task.relabel(source.examples(config.test_split), False),
-                                               EVAL_BATCH_SIZE, num_examples=summaries["test"]["num_examples"])
-
+    memo = memo or TargetsMemo(worker)
+    run = prepare_run(config, memo)
+    task, summaries = run.task, run.summaries
     # Seed again right before the model draws its initial weights: preparing the data (e.g. TFDS
     # rendering the dataset on first use) consumes global random state.
     keras.utils.set_random_seed(config.seed)
-    (output_dir / "train_gallery.png").write_bytes(task_gallery(task, source.examples(config.train_split), config))
-    class_counts = list(summaries["train"]["counts"].values())
-    model = build_model(config, teacher, class_counts, steps_per_epoch, trunk_source)
+    (output_dir / "train_gallery.png").write_bytes(
+        task_gallery(task, run.source.examples(config.train_split), config))
+    with strategy.scope():
+        model = build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source)
+    distributed = distribute.is_distributed(strategy)
+    train_batches = distribute.distributed_batches(strategy, run.train_batches_for)
+    val_batches, test_batches = run.val_batches, run.test_batches
     validation = evaluation.Validation(val_batches, task.class_names)
     callbacks = [
         validation,
@@ -256,7 +334,12 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         keras.callbacks.TensorBoard(str(output_dir / "tensorboard"), write_graph=False),
     ]
     started = time.time()
-    history = model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    if distribute.worker_of(strategy)[1] > 1:
+        history = distribute.fit_across_workers(model, train_batches, config.epochs, run.steps_per_epoch, callbacks,
+                                                verbose)
+    else:
+        history = model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose,
+                            steps_per_epoch=run.steps_per_epoch if distributed else None)
     train_seconds = time.time() - started
 
     test_labels, test_probs = evaluation.predict_main(model, test_batches)
@@ -274,7 +357,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
         "train_seconds": train_seconds,
         "wall_seconds": time.time() - wall_started,
-        "train_images_per_second": config.epochs * steps_per_epoch * config.batch_size / train_seconds,
+        "train_images_per_second": config.epochs * run.steps_per_epoch * config.batch_size / train_seconds,
         "config": {key: (list(v) if isinstance(v, tuple) else v) for key, v in vars(config).items()},
     }
     points = evaluation.operating_points(*validation.last_predictions, task.class_names)

@@ -28,7 +28,7 @@ def test_import_without_tensorflow_names_the_extras():
 @pytest.mark.parametrize("script, flag", [
     ("bgsplit-train", "--output_dir"), ("bgsplit-experiment", "--background_fractions"),
     ("bgsplit-pretrain", "--output"), ("bgsplit-export", "--run_dir"), ("bgsplit-predict", "--images"),
-    ("bgsplit-precompute", "--teacher_cache_dir"),
+    ("bgsplit-precompute", "--teacher_cache_dir"), ("bgsplit-bench", "--jpeg_images"),
 ])
 def test_console_scripts_answer_help(script, flag):
     executable = shutil.which(script)

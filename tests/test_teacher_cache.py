@@ -157,3 +157,11 @@ def test_a_saved_model_teacher_with_a_separate_trunk(image_root, tmp_path):
     assert np.isfinite(metrics["history"]["aux_loss"][0]) and 0.0 <= metrics["test"]["mAP"] <= 1.0
     student = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert student.output["aux"].shape[-1] == 3
+
+
+def test_a_worker_whose_peers_never_finish_their_shards_stops_with_a_clear_error(tmp_path):
+    teacher, data = helpers.tiny_teacher(), _examples(10)
+    with pytest.raises(teacher_cache.IncompleteCacheError, match="has one failed"):
+        teacher_cache.cached_targets(tmp_path, "train", _fingerprint(data, teacher), teacher, _from(data),
+                                     shard_size=5, worker=(0, 2), poll_seconds=0.05, stall_seconds=0.3)
+    assert (tmp_path / "train" / "targets-00000-of-00002.tfrecord").exists()  # its own share is kept

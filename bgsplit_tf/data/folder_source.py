@@ -88,17 +88,19 @@ class FolderSource:
             digest.update(example_id + f":{stat and stat.st_size}:{stat and stat.st_mtime_ns}\0".encode())
         return digest.hexdigest()
 
-    def examples(self, split: str, skip: int = 0) -> tf.data.Dataset:
+    def examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
         """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []} in listing
-        order, from position `skip` on (the files before it are not read)."""
+        order, from position `skip` on (the files before it are not read); shard (index, count) keeps
+        positions index, index + count, ... (one input pipeline's share)."""
         labels, ids = self.read_labels(split)
+        labels, ids = labels[skip:][shard[0]::shard[1]], ids[skip:][shard[0]::shard[1]]
         root = str(self.root) + "/"
 
         def path_of(example_id):  # ids are relative to the root, except a manifest's absolute paths
             return tf.where(tf.strings.regex_full_match(example_id, "/.*"), example_id,
                             tf.strings.join([root, example_id]))
 
-        ds = tf.data.Dataset.from_tensor_slices({"label": labels[skip:], "id": ids[skip:].astype(bytes)})
+        ds = tf.data.Dataset.from_tensor_slices({"label": labels, "id": ids.astype(bytes)})
         return ds.map(
             lambda ex: {"image": image_files.decode_file(path_of(ex["id"]), self.image_size), **ex},
             num_parallel_calls=tf.data.AUTOTUNE,

@@ -80,11 +80,13 @@ class Source:
         """The dataset's TFDS version (any split): part of the teacher-target cache's fingerprint."""
         return str(self.builder().info.version)
 
-    def examples(self, split: str, skip: int = 0) -> tf.data.Dataset:
+    def examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
         """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []} in split order;
         images of a variable-size dataset are resized to image_size.
 
         skip: start at this position; the examples before it are read but not decoded.
+        shard: (index, count): only positions index, index + count, ... (one input pipeline's share),
+          chosen before decoding.
         """
         self.check_split(split)
         builder = self.builder()
@@ -92,6 +94,8 @@ class Source:
                                 decoders={self.image_key: tfds.decode.SkipDecoding()})
         if skip:
             ds = ds.skip(skip)
+        if shard != (0, 1):
+            ds = ds.shard(shard[1], shard[0])
         image_feature = builder.info.features[self.image_key]
         resize = self.image_size is not None and None in self.image_shape()[:2]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pathlib
 import re
 import time
@@ -34,6 +35,10 @@ _SHARD_PATTERN = re.compile(r"targets-(\d{5})-of-(\d{5})\.tfrecord")
 
 class CacheMismatchError(ValueError):
     """The cache on disk was computed from other data, another teacher or other settings."""
+
+
+class IncompleteCacheError(CacheMismatchError):
+    """Some shards are not written yet (an interrupted precompute, or other workers still at it)."""
 
 
 def split_directory(cache_dir: str | pathlib.Path, split: str) -> pathlib.Path:
@@ -111,7 +116,7 @@ def _example(example_id: bytes, label: int, indices: np.ndarray, probs: np.ndarr
 
 
 def precompute(directory: str | pathlib.Path, expected: dict, teacher: keras.Model, examples_from, *,
-               shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256, shards: range | None = None) -> int:
+               shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256, worker: tuple[int, int] = (0, 1)) -> int:
     """Writes the missing shards of one split's cache; returns how many it wrote.
 
     Args:
@@ -122,19 +127,22 @@ def precompute(directory: str | pathlib.Path, expected: dict, teacher: keras.Mod
       examples_from: skip -> tf.data.Dataset of the split's examples {"image" uint8, "id"} from
         position `skip` on, in split order, without decoding the skipped ones.
       shard_size: images per shard (the unit of resumption).
-      shards: which shard indices this process writes (default all; workers can split them).
+      worker: (index, count): this process writes the shards i with i % count == index, so that
+        several workers (--strategy=multi_worker) share the precompute.
     """
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     fingerprint_path = directory / FINGERPRINT_FILE
     if fingerprint_path.exists():
         check_fingerprint(directory, expected)
-    else:
-        fingerprint_path.write_text(json.dumps(expected, indent=2) + "\n")
+    else:  # written whole, then renamed: a worker never reads half of it
+        partial = fingerprint_path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps(expected, indent=2) + "\n")
+        partial.rename(fingerprint_path)
     num_examples, top_k = expected["num_examples"], expected["top_k"]
     wanted = max(1, -(-num_examples // shard_size))
     paths = _shard_paths(directory, _shard_count(directory, _present_shards(directory), wanted))
-    todo = [i for i in (shards if shards is not None else range(len(paths))) if not paths[i].exists()]
+    todo = [i for i in range(len(paths)) if i % worker[1] == worker[0] and not paths[i].exists()]
     if len(todo) < len(paths):
         logging.info("Teacher-target cache %s: %d of %d shards already done", directory, len(paths) - len(todo),
                      len(paths))
@@ -183,7 +191,7 @@ def load(directory: str | pathlib.Path, expected: dict) -> teacher_targets.Teach
     num_shards = _shard_count(directory, present)
     missing = [p.name for p in _shard_paths(directory, num_shards) if not p.exists()]
     if missing:
-        raise CacheMismatchError(f"the teacher-target cache {directory} is incomplete ({len(missing)} of "
+        raise IncompleteCacheError(f"the teacher-target cache {directory} is incomplete ({len(missing)} of "
                                  f"{num_shards} shards missing, e.g. {missing[0]}); run bgsplit-precompute "
                                  "or bgsplit-train again to finish it")
     k, features = expected["top_k"], {
@@ -214,7 +222,7 @@ def _shard_count(directory: pathlib.Path, present: list[pathlib.Path], wanted: i
     counts = {int(_SHARD_PATTERN.fullmatch(p.name).group(2)) for p in present}
     if not counts:
         if wanted is None:
-            raise CacheMismatchError(f"the teacher-target cache {directory} has no shards yet; run "
+            raise IncompleteCacheError(f"the teacher-target cache {directory} has no shards yet; run "
                                      "bgsplit-precompute or bgsplit-train to compute them")
         return wanted
     if len(counts) > 1 or (wanted is not None and counts != {wanted}):
@@ -226,8 +234,26 @@ def _shard_count(directory: pathlib.Path, present: list[pathlib.Path], wanted: i
 
 
 def cached_targets(cache_dir: str | pathlib.Path, split: str, expected: dict, teacher: keras.Model, examples_from,
-                   shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256) -> teacher_targets.TeacherTargets:
-    """Precomputes what is missing of a split's cache (resuming), then loads it."""
+                   shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256, worker: tuple[int, int] = (0, 1),
+                   poll_seconds: float = 10.0, stall_seconds: float = 3600.0) -> teacher_targets.TeacherTargets:
+    """Precomputes what is missing of a split's cache (resuming; this worker's share of the shards),
+    waits for the other workers' shards, then loads it.
+
+    Raises IncompleteCacheError when no other worker has finished a shard for stall_seconds.
+    """
     directory = split_directory(cache_dir, split)
-    precompute(directory, expected, teacher, examples_from, shard_size=shard_size, batch_size=batch_size)
-    return load(directory, expected)
+    precompute(directory, expected, teacher, examples_from, shard_size=shard_size, batch_size=batch_size,
+               worker=worker)
+    last_count, last_progress = -1, time.time()
+    while True:
+        try:
+            return load(directory, expected)
+        except IncompleteCacheError as incomplete:
+            count = len(_present_shards(directory))
+            if count != last_count:
+                last_count, last_progress = count, time.time()
+            if worker[1] == 1 or time.time() - last_progress > stall_seconds:
+                raise IncompleteCacheError(f"{incomplete} (no other worker finished a shard in "
+                                           f"{time.time() - last_progress:.0f} s: has one failed?)") from None
+            logging.info("Waiting for the other workers' teacher-target shards in %s", directory)
+            time.sleep(poll_seconds)

@@ -80,16 +80,33 @@ class BackgroundSplittingModel(keras.Model):
         self.aux_loss_tracker.update_state(aux)
         return {m.name: m.result() for m in self.metrics}
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 builds a model under tf.distribute by first reducing a distributed batch with
+        # strategy.reduce, which fails under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+        # Our network is built when constructed and has no compiled losses or metrics, so once the
+        # optimizer is built (build_optimizer) there is nothing left to build.
+        if self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def build_optimizer(self) -> None:
+        """Creates the optimizer's variables now (under the strategy scope the model was built in)."""
+        self.optimizer.build(self.trainable_variables)
+
     def train_step(self, data):
-        images, targets = data
+        images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)  # (fit, or train_on_batch)
         with tf.GradientTape() as tape:
             outputs = self(images, training=True)
             total, main, aux = self.compute_losses(outputs, targets)
-        gradients = tape.gradient(total, self.trainable_variables)
+            # Replicas' gradients are summed: each replica's mean over its share of the global batch is
+            # divided by the number of replicas. A LossScaleOptimizer (--mixed_precision=float16) then
+            # scales the loss up so that float16 gradients do not underflow, and unscales them in apply().
+            scaled = self.optimizer.scale_loss(total / tf.distribute.get_strategy().num_replicas_in_sync)
+        gradients = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._track(total, main, aux)
 
     def test_step(self, data):
-        images, targets = data
+        images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         outputs = self(images, training=False)
         return self._track(*self.compute_losses(outputs, targets))

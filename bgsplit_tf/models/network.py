@@ -76,23 +76,38 @@ def build_network(
     inputs = keras.Input(trunk.input_shape[1:], name="pixels")
     features = trunk(inputs)
 
+    # The heads compute in float32 whatever the trunk's precision: logits and losses stay float32.
     def classifier(units, name):
         if cosine_scale is None:
-            return layers.Dense(units, name=name)
-        return CosineDense(units, cosine_scale, name=name)
+            return layers.Dense(units, name=name, dtype="float32")
+        return CosineDense(units, cosine_scale, name=name, dtype="float32")
 
     if fixed_background_logit is None:
         main = classifier(num_rare + 1, "main")(features)
     else:
         rare = classifier(num_rare, "main_rare")(features)
-        main = FixedBackgroundLogit(fixed_background_logit, name="main")(rare)
-    aux = layers.Dense(num_aux, name="aux")(features)
+        main = FixedBackgroundLogit(fixed_background_logit, name="main", dtype="float32")(rare)
+    aux = layers.Dense(num_aux, name="aux", dtype="float32")(features)
     return keras.Model(inputs, {"main": main, "aux": aux}, name="bgsplit_network")
+
+
+def _cloner(policy: str, synchronized_batch_norm: bool):
+    """A clone_function re-creating each layer under the dtype policy `policy`, with batch
+    normalisation synchronised across replicas if asked."""
+    def clone(layer):
+        config = layer.get_config()
+        if "dtype" in config:
+            config["dtype"] = policy
+        if synchronized_batch_norm and isinstance(layer, layers.BatchNormalization):
+            config["synchronized"] = True
+        return layer.__class__.from_config(config)
+    return clone
 
 
 def network_from_teacher(
     teacher: keras.Model, num_rare: int, fixed_background_logit: float | None = None,
-    cosine_scale: float | None = None, fresh_aux_classes: int | None = None,
+    cosine_scale: float | None = None, fresh_aux_classes: int | None = None, trunk_dtype: str = "float32",
+    synchronized_batch_norm: bool = False,
 ) -> keras.Model:
     """A network whose trunk starts as a copy of `teacher`'s trunk. The teacher is not modified.
 
@@ -100,9 +115,14 @@ def network_from_teacher(
     step 0 the aux head reproduces the teacher exactly. fresh_aux_classes=M instead gives a freshly
     initialised aux head of M classes: for a student whose trunk comes from another model than the
     teacher it mimics (e.g. a SavedModel teacher, which has no trunk to copy).
+    trunk_dtype: the trunk's Keras dtype policy: "float32", or "mixed_bfloat16" / "mixed_float16"
+    (compute in 16 bits, variables in float32); the heads always compute in float32.
+    synchronized_batch_norm: batch statistics over the global batch under tf.distribute (replicas
+    then compute what one device computes).
     """
     source_trunk = teacher_lib.teacher_trunk(teacher)
-    trunk = keras.models.clone_model(source_trunk)
+    trunk = keras.models.clone_model(source_trunk, clone_function=_cloner(trunk_dtype, synchronized_batch_norm),
+                                     recursive=True)
     trunk.set_weights(source_trunk.get_weights())
     # A clone copies each layer's `trainable` flag, and a frozen teacher's layers are frozen; setting
     # it on the functional trunk alone does not reach them.

@@ -1,0 +1,286 @@
+"""bgsplit-bench: how fast one training configuration runs on this machine, and where the time goes.
+
+Every figure comes from this one process, after warm-up, as the median of --repeats timed epochs of
+--steps steps (so compare ratios, not absolute figures across runs on a shared machine):
+
+  a  our custom train_step (BackgroundSplittingModel), XLA on            images/s
+  b  the same, XLA off                                                   images/s
+  c  the peer a user would write: the same network with compile(loss={"main", "aux"},
+     loss_weights=...) and fit, XLA on (c) and at Keras' default jit_compile="auto" (c_default)
+  d  the full input pipeline (JPEG files decoded, augmented, rare classes resampled, teacher targets
+     joined by id) feeding the step, cached in memory after the first epoch and decoding every epoch,
+     against the same step fed from in-memory tensors: the input-bound fraction of step time
+  e  cached teacher targets (a) against running the teacher inside the step
+  f  FLOPs per training image (TF's profiler on the forward pass, x3 for forward + backward) and the
+     achieved fraction of this CPU's peak FLOP/s: measured (a large float32 matmul) and nominal
+     (cores x clock x FLOPs per cycle from the CPU's vector width, stated in the JSON)
+
+Writes the JSON to --output and prints it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import statistics
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+from PIL import Image
+
+from bgsplit_tf import config as config_lib
+from bgsplit_tf import train
+from bgsplit_tf.models import bgsplit_model, network as network_lib
+
+FLAGS = flags.FLAGS
+NUM_RARE = 5
+AUX_WEIGHT = 0.1
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds of each epoch (Keras syncs on the logs at every epoch end)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+class TeacherInStepModel(bgsplit_model.BackgroundSplittingModel):
+    """Case e's peer: no cached targets; every step runs the frozen teacher on the batch first."""
+
+    def __init__(self, network: keras.Model, teacher: keras.Model, **kwargs):
+        super().__init__(network, **kwargs)
+        self.teacher = teacher
+
+    def train_step(self, data):
+        images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        probs = tf.nn.softmax(self.teacher(images, training=False), axis=-1)
+        targets = {**targets, "teacher_label": tf.argmax(probs, axis=-1, output_type=tf.int32),
+                   "teacher_probs": probs}
+        return super().train_step((images, targets))
+
+
+def images_per_second(model: keras.Model, batches: tf.data.Dataset, batch_size: int, steps: int, warmup: int,
+                      repeats: int) -> dict:
+    """Median images/s over `repeats` epochs of `steps` steps, after `warmup` epochs (compilation)."""
+    timer = EpochTimer()
+    model.fit(batches, epochs=warmup + repeats, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    timed = timer.seconds[warmup:]
+    rates = [steps * batch_size / s for s in timed]
+    return {"images_per_second": statistics.median(rates), "min": min(rates), "max": max(rates),
+            "epoch_seconds": timed}
+
+
+def in_memory_batches(image_size: tuple[int, int], batch_size: int, num_aux: int, seed: int = 0):
+    """One fixed batch (images float32 [B, H, W, 3], targets) repeated: no input cost at all."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (batch_size, *image_size, 3)).astype(np.float32)
+    probs = rng.dirichlet(np.ones(num_aux), batch_size).astype(np.float32)
+    targets = {"label": rng.integers(0, NUM_RARE + 1, batch_size).astype(np.int32),
+               "teacher_label": probs.argmax(1).astype(np.int32), "teacher_probs": probs}
+    return images, targets, tf.data.Dataset.from_tensors((images, targets)).repeat()
+
+
+def _sgd(learning_rate: float = 0.01) -> keras.optimizers.Optimizer:
+    return keras.optimizers.SGD(learning_rate, momentum=0.9, weight_decay=1e-4)
+
+
+def our_model(teacher: keras.Model, jit_compile: bool) -> keras.Model:
+    model = bgsplit_model.BackgroundSplittingModel(network_lib.network_from_teacher(teacher, NUM_RARE),
+                                                   aux_weight=AUX_WEIGHT)
+    model.compile(optimizer=_sgd(), jit_compile=jit_compile)
+    return model
+
+
+def peer_model(teacher: keras.Model, jit_compile) -> keras.Model:
+    """The same two-output network trained the plain Keras way: per-output losses and loss_weights."""
+    network = network_lib.network_from_teacher(teacher, NUM_RARE)
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    network.compile(optimizer=_sgd(), loss={"main": cross_entropy, "aux": cross_entropy},
+                    loss_weights={"main": 1.0, "aux": AUX_WEIGHT}, jit_compile=jit_compile)
+    return network
+
+
+def forward_flops(network: keras.Model, image_size: tuple[int, int]) -> int:
+    """Floating-point operations of one image's forward pass (TF's profiler, multiply-add = 2)."""
+    from tensorflow.python.framework import convert_to_constants
+
+    function = tf.function(lambda x: network(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, *image_size, 3], tf.float32))
+    frozen = convert_to_constants.convert_variables_to_constants_v2(function)
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return int(tf.compat.v1.profiler.profile(graph=frozen.graph, options=options).total_float_ops)
+
+
+def measured_peak_flops(size: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of the best of `repeats` float32 [size, size] matmuls: this CPU's practical peak for TF."""
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+    tf.linalg.matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
+
+
+def nominal_peak_flops() -> dict:
+    """cores x clock x float32 FLOPs per cycle, from /proc/cpuinfo (assumes 2 FMA pipes per core)."""
+    info = pathlib.Path("/proc/cpuinfo").read_text() if pathlib.Path("/proc/cpuinfo").exists() else ""
+    mhz = [float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
+    flags_line = next((line for line in info.splitlines() if line.startswith("flags")), "")
+    lanes = 16 if " avx512f" in flags_line else 8 if " avx2" in flags_line else 4
+    per_cycle = 2 * lanes * 2  # 2 FMA pipes x lanes x (multiply + add)
+    cores = os.cpu_count() or 1
+    clock = (statistics.mean(mhz) if mhz else 0.0) * 1e6
+    return {"flops": cores * clock * per_cycle, "cores": cores, "clock_hz": clock, "flops_per_cycle": per_cycle,
+            "how": f"{cores} cores x {clock / 1e9:.2f} GHz x {per_cycle} float32 FLOPs/cycle (2 FMA pipes x "
+                   f"{lanes} lanes x 2)"}
+
+
+def write_jpeg_folder(root: pathlib.Path, image_size: int, num_images: int, seed: int = 0) -> None:
+    """A generated image-folder dataset: train/validation/test, 10 categories + background, JPEG files
+    about 1.5x the trunk's input (so decoding and resizing cost what they do on real data)."""
+    rng = np.random.default_rng(seed)
+    categories = [f"species_{i}" for i in range(10)] + ["background"]
+    side = int(image_size * 1.5)
+    for split, count in (("train", num_images), ("validation", num_images // 4), ("test", num_images // 4)):
+        for i in range(count):
+            category = categories[i % len(categories)] if i % 4 == 0 else "background"
+            folder = root / split / category
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / f"{i}.jpg",
+                                                                                        quality=85)
+
+
+def pipeline_batches(root: pathlib.Path, config: config_lib.TrainConfig, cache: str) -> train.PreparedRun:
+    """The real training pipeline over the generated folder (decode, augment, resample, join)."""
+    run_config = dataclasses.replace(config, dataset=f"folder:{root}", cache_decoded=cache, num_rare=NUM_RARE,
+                                     positives_per_class=0, rare_batch_fraction=0.25, augment=True)
+    return train.prepare_run(run_config, train.TargetsMemo())
+
+
+def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repeats: int, num_images: int) -> dict:
+    """All cases a-f for one configuration; see the module docstring."""
+    keras.utils.set_random_seed(0)
+    teacher = train.load_configured_teacher(config)
+    image_size = tuple(teacher.input_shape[1:3])
+    num_aux = int(teacher.output_shape[-1])
+    batch = config.batch_size
+    _, _, memory = in_memory_batches(image_size, batch, num_aux)
+    timing = dict(batch_size=batch, steps=steps, warmup=warmup, repeats=repeats)
+
+    def measure(name, model, batches):
+        logging.info("Timing %s ...", name)
+        result = images_per_second(model, batches, **timing)
+        logging.info("  %s: %.1f images/s", name, result["images_per_second"])
+        return result
+
+    cases = {
+        "a_custom_step_xla": measure("a", our_model(teacher, True), memory),
+        "b_custom_step_no_xla": measure("b", our_model(teacher, False), memory),
+    }
+    images, targets, _ = in_memory_batches(image_size, batch, num_aux)
+    peer_data = tf.data.Dataset.from_tensors(
+        (images, {"main": targets["label"], "aux": targets["teacher_label"]})).repeat()
+    cases["c_peer_compile_fit_xla"] = measure("c", peer_model(teacher, True), peer_data)
+    cases["c_peer_compile_fit_default"] = measure("c_default", peer_model(teacher, "auto"), peer_data)
+    with tempfile.TemporaryDirectory() as folder:
+        root = pathlib.Path(folder)
+        write_jpeg_folder(root, image_size[0], num_images)
+        for cache in ("yes", "no"):
+            run = pipeline_batches(root, config, cache)
+            cases[f"d_full_pipeline_cache_{cache}"] = measure(f"d cache={cache}", our_model(teacher, True),
+                                                              run.train_batches.repeat())
+            started, seen = time.perf_counter(), 0
+            for batch_images, _ in run.train_batches.repeat().take(steps * (1 if cache == "no" else 2)):
+                seen += int(batch_images.shape[0])
+            cases[f"d_pipeline_alone_cache_{cache}"] = {"images_per_second": seen / (time.perf_counter() - started)}
+    online = TeacherInStepModel(network_lib.network_from_teacher(teacher, NUM_RARE), teacher, aux_weight=AUX_WEIGHT)
+    online.compile(optimizer=_sgd(), jit_compile=True)
+    cases["e_teacher_in_step_xla"] = measure("e", online, memory)
+
+    rate = {name: case["images_per_second"] for name, case in cases.items()}
+    flops_forward = forward_flops(network_lib.network_from_teacher(teacher, NUM_RARE), image_size)
+    flops_train = 3 * flops_forward
+    measured_peak = measured_peak_flops()
+    nominal = nominal_peak_flops()
+    achieved = flops_train * rate["a_custom_step_xla"]
+    return {
+        "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
+                    "tensorflow": tf.__version__, "keras": keras.__version__},
+        "config": {"teacher": config.teacher or "embedded", "image_size": list(image_size), "batch_size": batch,
+                   "teacher_classes": num_aux, "num_rare": NUM_RARE, **timing, "jpeg_images": num_images},
+        "cases": cases,
+        "ratios": {
+            "a_over_c_custom_vs_peer_xla": rate["a_custom_step_xla"] / rate["c_peer_compile_fit_xla"],
+            "a_over_c_default_custom_vs_peer_as_written": rate["a_custom_step_xla"] / rate["c_peer_compile_fit_default"],
+            "a_over_b_xla_speedup": rate["a_custom_step_xla"] / rate["b_custom_step_no_xla"],
+            "d_input_bound_fraction_cache_yes": max(0.0, 1 - rate["d_full_pipeline_cache_yes"] / rate["a_custom_step_xla"]),
+            "d_input_bound_fraction_cache_no": max(0.0, 1 - rate["d_full_pipeline_cache_no"] / rate["a_custom_step_xla"]),
+            "e_cached_over_teacher_in_step": rate["a_custom_step_xla"] / rate["e_teacher_in_step_xla"],
+        },
+        "flops": {
+            "forward_per_image": flops_forward,
+            "train_per_image": flops_train,
+            "train_how": "3 x forward (backward ~ 2 x forward)",
+            "achieved_per_second": achieved,
+            "measured_peak_per_second": measured_peak,
+            "measured_peak_how": "best of 10 float32 2048x2048 tf.linalg.matmul",
+            "fraction_of_measured_peak": achieved / measured_peak,
+            "nominal_peak_per_second": nominal["flops"],
+            "nominal_peak_how": nominal["how"],
+            "fraction_of_nominal_peak": achieved / nominal["flops"] if nominal["flops"] else None,
+        },
+    }
+
+
+def _cpu_name() -> str:
+    info = pathlib.Path("/proc/cpuinfo")
+    for line in info.read_text().splitlines() if info.exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = config_lib.config_from_flags()
+    result = run_benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.repeats, FLAGS.jpeg_images)
+    text = json.dumps(result, indent=2)
+    pathlib.Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(FLAGS.output).write_text(text + "\n")
+    print(text)
+
+
+def run():
+    """Console-script entry point: the TrainConfig flags (teacher, batch size...) plus the bench's own."""
+    config_lib.define_flags()
+    flags.DEFINE_integer("steps", 20, "Steps per timed epoch.", lower_bound=1)
+    flags.DEFINE_integer("warmup", 1, "Untimed epochs first (compilation, caches).", lower_bound=1)
+    flags.DEFINE_integer("repeats", 5, "Timed epochs; the median is reported.", lower_bound=1)
+    flags.DEFINE_integer("jpeg_images", 2560, "Training images in the generated JPEG folder of case d.", lower_bound=64)
+    flags.DEFINE_string("output", "runs/bench/bench.json", "Where the JSON goes.")
+    config_lib.show_in_help(config_lib.__name__, __name__)
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
