@@ -21,8 +21,8 @@ def predict_main(model: keras.Model, batches: tf.data.Dataset) -> tuple[np.ndarr
       (labels int64 [N], probabilities float32 [N, K + 1]).
     """
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
-    def main_probabilities(images):
+    @tf.function(jit_compile=bool(getattr(model, "jit_compile", False)), reduce_retracing=True)
+    def main_probabilities(images):  # compiled with XLA when the model's train step is
         return model.main_probabilities(model(images, training=False))
 
     labels, probs = [], []
@@ -92,7 +92,8 @@ class Validation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self._step is None:
-            self._step = tf.function(self._validation_step, jit_compile=True, reduce_retracing=True)
+            self._step = tf.function(self._validation_step, jit_compile=bool(self.model.jit_compile),
+                                     reduce_retracing=True)
         labels, probs, loss_sums = [], [], np.zeros(3)
         for images, targets in self.batches:
             batch_probs, batch_losses = self._step(images, targets)

@@ -204,9 +204,16 @@ def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_coun
     optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
     if config.mixed_precision == "float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    model.compile(optimizer=optimizer, jit_compile=use_xla(config))
     model.build_optimizer()
     return model
+
+
+def use_xla(config: config_lib.TrainConfig) -> bool:
+    """--jit_compile if given, else whether an accelerator (GPU or TPU) is present."""
+    if config.jit_compile is not None:
+        return config.jit_compile
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
 def write_hparams(log_dir: pathlib.Path, hparams: dict, val_map: float, test_map: float) -> None:
@@ -264,7 +271,8 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
                  summaries["train"]["background_fraction"], summaries["train"]["counts"])
 
     def examples(split: str, training: bool, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
-        ds = task.relabel(source.examples(split, shard=shard), training=training)
+        """The split's examples, images still encoded (the pipeline decodes), with their targets."""
+        ds = task.relabel(source.encoded_examples(split, shard=shard), training=training)
         return memo.get(source, split, config, teacher).join(ds)
 
     num_train = summaries["train"]["num_examples"]
@@ -281,7 +289,7 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
         batches = pipeline.training_batches(
             examples(config.train_split, True, shard), batch_size, config.seed, augmentation=config.augment,
             cache=cache, num_examples=int(kept[shard[0]::shard[1]].sum()),
-            rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1)
+            rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1, decode=source.decode)
         # Distributed, each pipeline repeats (workers' shards may differ by a batch) and fit counts
         # steps_per_epoch; on one device an epoch is one pass.
         return batches.repeat() if context else batches
@@ -290,10 +298,12 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
         teacher=teacher, trunk_source=trunk_source, source=source, task=task, summaries=summaries,
         train_batches_for=train_batches_for,
         val_batches=pipeline.evaluation_batches(examples(config.val_split, False), EVAL_BATCH_SIZE, cache=cache,
-                                                num_examples=summaries["validation"]["num_examples"]),
-        test_batches=pipeline.evaluation_batches(task.relabel(source.examples(config.test_split), False),
+                                                num_examples=summaries["validation"]["num_examples"],
+                                                decode=source.decode),
+        test_batches=pipeline.evaluation_batches(task.relabel(source.encoded_examples(config.test_split), False),
                                                  EVAL_BATCH_SIZE, cache=False,
-                                                 num_examples=summaries["test"]["num_examples"]),
+                                                 num_examples=summaries["test"]["num_examples"],
+                                                 decode=source.decode),
         steps_per_epoch=steps_per_epoch,
         class_counts=list(summaries["train"]["counts"].values()),
     )

@@ -64,3 +64,15 @@ def test_inaturalist_flagfiles_parse_and_name_the_packaged_splits(name):
     assert (config.dataset, config.teacher, config.epochs, config.batch_size) == (
         "i_naturalist2017", "applications:resnet50", 90, 256)
     assert config.aux_weight == (0.0 if "finetune" in name else 0.1)
+
+
+def test_xla_defaults_to_off_on_a_cpu_and_follows_the_flag():
+    import tensorflow as tf
+
+    from bgsplit_tf import train
+
+    has_accelerator = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    assert train.use_xla(config_lib.TrainConfig()) == has_accelerator
+    assert train.use_xla(config_lib.TrainConfig(jit_compile=True)) is True
+    assert train.use_xla(config_lib.TrainConfig(jit_compile=False)) is False
+    assert "--jit_compile" not in "\n".join(config_lib.TrainConfig().to_flag_lines())  # unset stays unset

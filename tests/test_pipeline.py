@@ -61,11 +61,21 @@ def test_seed_reproduces_the_stream_and_epochs_differ():
     assert not np.array_equal(a[0], a[1])
 
 
-def test_augment_keeps_shape_and_pixel_range():
-    image = tf.constant(np.random.default_rng(0).integers(0, 256, (16, 16, 3)), tf.uint8)
-    out = pipeline.augment(image, tf.constant([1, 2], tf.int64))
-    assert out.shape == (16, 16, 3)
-    assert 0 <= float(tf.reduce_min(out)) and float(tf.reduce_max(out)) <= 255
+def test_augment_crops_and_flips_each_image_of_the_batch_on_its_own():
+    images = np.random.default_rng(0).integers(0, 256, (64, 16, 16, 3)).astype("uint8")
+    out = pipeline.augment(tf.constant(images), tf.constant([1, 2], tf.int64), padding=4).numpy()
+    assert out.shape == (64, 16, 16, 3) and out.dtype == np.float32
+    padded = np.pad(images.astype("float32"), [(0, 0), (4, 4), (4, 4), (0, 0)], mode="reflect")
+    draws = set()
+    for i in range(64):  # each output is one crop of its own padded image, maybe mirrored
+        matches = [(top, left, flip) for top in range(9) for left in range(9) for flip in (False, True)
+                   if np.array_equal(out[i], (lambda c: c[:, ::-1] if flip else c)(
+                       padded[i, top:top + 16, left:left + 16]))]
+        assert matches, f"image {i} is not a crop of its padded input"
+        draws.add(matches[0])
+    assert len(draws) > 20 and {flip for _, _, flip in draws} == {False, True}
+    again = pipeline.augment(tf.constant(images), tf.constant([1, 2], tf.int64), padding=4).numpy()
+    np.testing.assert_array_equal(out, again)
 
 
 def _imbalanced(n=400, num_rare=2, positives=3):
@@ -107,3 +117,43 @@ def test_resampling_draws_a_new_mix_each_epoch_but_repeats_with_the_seed():
 def test_resampling_needs_the_epoch_length():
     with pytest.raises(ValueError, match="num_examples"):
         pipeline.training_batches(_imbalanced(), batch_size=40, seed=0, rare_batch_fraction=0.25, num_classes=3)
+
+
+def _counting_decoder():
+    """A decode function (encoded "image" -> pixels) that counts its calls in a tf.Variable."""
+    calls = tf.Variable(0, dtype=tf.int64)
+
+    def decode(example):
+        with tf.control_dependencies([calls.assign_add(1)]):
+            return {**example, "image": tf.fill([16, 16, 3], tf.cast(tf.strings.length(example["image"]), tf.uint8))}
+
+    return decode, calls
+
+
+def _encoded(n=40, num_rare=3):
+    labels = np.zeros(n, "int32")
+    labels[:2 * num_rare] = np.repeat(np.arange(1, num_rare + 1), 2)  # 2 positives per rare class
+    return tf.data.Dataset.from_tensor_slices({
+        "image": np.array([f"jpeg-bytes-{i}".encode() for i in range(n)]), "label": labels,
+        "teacher_label": np.zeros(n, "int32"), "teacher_probs": np.full((n, 3), 1 / 3, "float32"),
+    })
+
+
+@pytest.mark.parametrize("rare_batch_fraction", [0.0, 0.5])
+def test_streamed_images_are_decoded_only_when_drawn(rare_batch_fraction):
+    """Without the in-memory cache (data larger than RAM), shuffling and resampling run on encoded
+    examples and each drawn image is decoded once, however many classes are resampled."""
+    decode, calls = _counting_decoder()
+    batches = pipeline.training_batches(_encoded(), batch_size=8, seed=0, cache=False, num_examples=40,
+                                        rare_batch_fraction=rare_batch_fraction, num_classes=4, decode=decode)
+    drawn = sum(int(images.shape[0]) for images, _ in batches)
+    assert drawn == 40 and int(calls.numpy()) == 40
+
+
+def test_cached_images_are_decoded_once_over_epochs():
+    decode, calls = _counting_decoder()
+    batches = pipeline.training_batches(_encoded(), batch_size=8, seed=0, cache=True, num_examples=40,
+                                        decode=decode)
+    for _ in range(3):
+        assert sum(int(images.shape[0]) for images, _ in batches) == 40
+    assert int(calls.numpy()) == 40

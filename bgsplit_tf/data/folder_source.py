@@ -90,21 +90,25 @@ class FolderSource:
 
     def examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
         """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []} in listing
-        order, from position `skip` on (the files before it are not read); shard (index, count) keeps
-        positions index, index + count, ... (one input pipeline's share)."""
+        order. See encoded_examples for skip and shard."""
+        return self.encoded_examples(split, skip, shard).map(self.decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def encoded_examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+        """Examples whose "image" is still the file's path (string []); `decode` reads and decodes it.
+
+        skip: start at this position (the files before it are not read). shard: (index, count): only
+        positions index, index + count, ... (one input pipeline's share).
+        """
         labels, ids = self.read_labels(split)
         labels, ids = labels[skip:][shard[0]::shard[1]], ids[skip:][shard[0]::shard[1]]
         root = str(self.root) + "/"
+        paths = [i if i.startswith(b"/") else root.encode() + i for i in ids]  # a manifest's absolute paths stay
+        return tf.data.Dataset.from_tensor_slices({"image": np.array(paths, dtype=object).astype(bytes),
+                                                   "label": labels, "id": ids.astype(bytes)})
 
-        def path_of(example_id):  # ids are relative to the root, except a manifest's absolute paths
-            return tf.where(tf.strings.regex_full_match(example_id, "/.*"), example_id,
-                            tf.strings.join([root, example_id]))
-
-        ds = tf.data.Dataset.from_tensor_slices({"label": labels, "id": ids.astype(bytes)})
-        return ds.map(
-            lambda ex: {"image": image_files.decode_file(path_of(ex["id"]), self.image_size), **ex},
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+    def decode(self, example: dict) -> dict:
+        """An encoded example -> the same with "image" uint8 [H, W, 3], resized to image_size."""
+        return {**example, "image": image_files.decode_file(example["image"], self.image_size)}
 
 
 @functools.lru_cache(maxsize=8)

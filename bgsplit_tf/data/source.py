@@ -82,34 +82,35 @@ class Source:
 
     def examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
         """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []} in split order;
-        images of a variable-size dataset are resized to image_size.
+        images of a variable-size dataset are resized to image_size. See encoded_examples for skip
+        and shard."""
+        return self.encoded_examples(split, skip, shard).map(self.decode, num_parallel_calls=tf.data.AUTOTUNE)
 
-        skip: start at this position; the examples before it are read but not decoded.
-        shard: (index, count): only positions index, index + count, ... (one input pipeline's share),
-          chosen before decoding.
+    def encoded_examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+        """Examples whose "image" is still encoded (string []); `decode` turns one into pixels. Sampling
+        and filtering before decoding costs only reading.
+
+        skip: start at this position. shard: (index, count): only positions index, index + count, ...
+        (one input pipeline's share).
         """
         self.check_split(split)
-        builder = self.builder()
-        ds = builder.as_dataset(split=split, shuffle_files=False,
-                                decoders={self.image_key: tfds.decode.SkipDecoding()})
+        ds = self.builder().as_dataset(split=split, shuffle_files=False,
+                                       decoders={self.image_key: tfds.decode.SkipDecoding()})
         if skip:
             ds = ds.skip(skip)
         if shard != (0, 1):
             ds = ds.shard(shard[1], shard[0])
-        image_feature = builder.info.features[self.image_key]
-        resize = self.image_size is not None and None in self.image_shape()[:2]
+        return ds.map(lambda ex: {"image": ex[self.image_key], "label": tf.cast(ex[self.label_key], tf.int64),
+                                  "id": ex[self.id_key]}, num_parallel_calls=tf.data.AUTOTUNE)
 
-        def decoded(ex):
-            image = ex[self.image_key]
-            if image.dtype == tf.string:  # (a reader that decodes itself, as mock_data, passes pixels)
-                image = image_feature.decode_example(image)
-            return {
-                "image": image_files.resize_uint8(image, self.image_size) if resize else image,
-                "label": tf.cast(ex[self.label_key], tf.int64),
-                "id": ex[self.id_key],
-            }
-
-        return ds.map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
+    def decode(self, example: dict) -> dict:
+        """An encoded example -> the same with "image" uint8 [H, W, 3] (resized where sizes vary)."""
+        image = example["image"]
+        if image.dtype == tf.string:  # (a reader that decodes itself, as mock_data, passes pixels)
+            image = self.builder().info.features[self.image_key].decode_example(image)
+        if self.image_size is not None and None in self.image_shape()[:2]:
+            image = image_files.resize_uint8(image, self.image_size)
+        return {**example, "image": image}
 
 
 @functools.lru_cache(maxsize=32)
