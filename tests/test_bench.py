@@ -1,0 +1,27 @@
+"""bgsplit-bench end to end at a tiny setting (slow: it compiles seven models); its figures are
+measurements, so only their presence and sanity are asserted."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.mark.slow
+def test_bench_writes_every_case_and_ratio(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "bgsplit_tf.bench", "--steps=2", "--repeats=1",
+                             "--batch_size=16", "--jpeg_images=128", f"--output={out}"],
+                            capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["cases"]) == {
+        "a_custom_step_xla", "b_custom_step_no_xla", "c_peer_compile_fit_xla", "c_peer_compile_fit_default",
+        "d_full_pipeline_cache_yes", "d_full_pipeline_cache_no", "d_pipeline_alone_cache_yes",
+        "d_pipeline_alone_cache_no", "e_teacher_in_step"}
+    assert all(case["images_per_second"] > 0 for case in report["cases"].values())
+    assert 0 <= report["ratios"]["d_input_bound_fraction_cache_yes"] <= 1
+    assert report["flops"]["train_per_image"] == 3 * report["flops"]["forward_per_image"] > 0
