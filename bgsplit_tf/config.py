@@ -11,7 +11,7 @@ import dataclasses
 import sys
 from typing import Any, Callable
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from bgsplit_tf import losses, schedules
 from bgsplit_tf.data import teacher_cache, teacher_targets
@@ -93,6 +93,7 @@ class TrainConfig:
 
     # Run.
     output_dir: str = _flag("runs/train", "Where metrics.json, flags.txt, TensorBoard logs and model.keras go.")
+    overwrite: bool = _flag(False, "Train afresh into an --output_dir that holds a finished run (its metrics.json, model and TensorBoard logs are replaced); without it such a run is left untouched and reported.")
     export_dir: str = _flag("", "If set, export a SavedModel for TF Serving to <export_dir>/<next version>/ at the end.")
     seed: int = _flag(0, "Seed for the rare task, initialisation, shuffling and augmentation.")
     strategy: str = _flag("default", "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (machines listed in TF_CONFIG) or tpu (--tpu).", kind="enum", enum_values=("default", "mirrored", "multi_worker", "tpu"))
@@ -180,8 +181,14 @@ def run_app(action: Callable[[TrainConfig], Any]) -> None:
     show_in_help(__name__)
 
     def main(argv):
+        from bgsplit_tf import faults  # (imports TensorFlow: not at flag-definition time)
+
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        action(config_from_flags())
+        try:
+            action(config_from_flags())
+        except faults.TrainingFault as fault:
+            logging.error("%s", fault)
+            sys.exit(faults.FAULT_EXIT_CODE)
 
     app.run(main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import shutil
 import time
 from typing import Callable
 
@@ -21,7 +22,7 @@ from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf import distribute, evaluation, export, losses, plots, schedules
+from bgsplit_tf import distribute, evaluation, export, faults, losses, plots, schedules
 from bgsplit_tf.data import folder_source, pipeline, rare_task, source as source_lib, teacher_cache, teacher_targets
 from bgsplit_tf.models import applications, bgsplit_model, network as network_lib, pretrained, teacher as teacher_lib
 
@@ -66,6 +67,11 @@ def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tupl
         never_rare=source.never_rare(),
     )
     keep = task.train_keep_mask(train_labels, train_ids)
+    if not np.any(keep & (task.main_labels(train_labels) == 0)):
+        raise ValueError(
+            f"no background images are left in --train_split={config.train_split} (--background_keep="
+            f"{config.background_keep} kept none of them, or every category is rare); raise --background_keep "
+            "or name fewer --rare_categories")
     summaries = {
         "train": rare_task.summarize(task, task.main_labels(train_labels[keep])),
         "validation": rare_task.summarize(task, task.main_labels(labels[config.val_split][0])),
@@ -309,6 +315,22 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
     )
 
 
+def refuse_finished_run(output_dir: pathlib.Path, overwrite: bool) -> None:
+    """A finished run (metrics.json present) is never trained over silently: TrainingFault, unless
+    overwrite, which clears its TensorBoard logs so that the new run's curves do not mix with them."""
+    metrics_path = output_dir / "metrics.json"
+    if not metrics_path.exists():
+        return
+    if not overwrite:
+        finished = json.loads(metrics_path.read_text())
+        raise faults.TrainingFault(
+            f"{output_dir} holds a finished run (test mAP {finished['test']['mAP']:.4f}, val mAP "
+            f"{finished['val']['mAP']:.4f}); it was left untouched. Pass --overwrite to train it afresh, or "
+            "choose another --output_dir.")
+    shutil.rmtree(output_dir / "tensorboard", ignore_errors=True)
+    metrics_path.unlink()
+
+
 def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None, verbose: int | str = 2,
                  hparams: dict | None = None) -> dict:
     """Trains and evaluates one model; returns (and writes) the metrics dict.
@@ -321,6 +343,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     output_dir = pathlib.Path(config.output_dir)
     if worker[0] > 0:  # the chief (worker 0) writes the run's outputs; the others keep theirs apart
         output_dir = output_dir / "workers" / str(worker[0])
+    refuse_finished_run(output_dir, config.overwrite)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "flags.txt").write_text("\n".join(config.to_flag_lines()) + "\n")
     keras.utils.set_random_seed(config.seed)  # tf.data derives its op seeds from this global seed
@@ -339,6 +362,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     val_batches, test_batches = run.val_batches, run.test_batches
     validation = evaluation.Validation(val_batches, task.class_names)
     callbacks = [
+        faults.NonFiniteLossGuard(),
         validation,
         evaluation.LearningRateLogger(),
         keras.callbacks.TensorBoard(str(output_dir / "tensorboard"), write_graph=False),

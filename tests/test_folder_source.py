@@ -103,3 +103,11 @@ def test_training_from_csv_manifests_with_unlabeled_rows(image_root, tmp_path):
     metrics = train.run_training(config, verbose=0)
     # background: 48 - 3 unlabeled + the 6 images of the category not drawn
     assert metrics["task"]["train"]["unlabeled"] == 3 and metrics["task"]["train"]["counts"]["background"] == 51
+
+
+def test_a_task_without_background_is_rejected_before_training(image_root, tmp_path):
+    source = folder_source.FolderSource(f"folder:{image_root}", (32, 32))
+    config = config_lib.TrainConfig(dataset=source.name, num_rare=2, positives_per_class=2, background_keep=1e-9,
+                                    output_dir=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="no background images are left.*--background_keep"):
+        train.draw_task(config, source)
