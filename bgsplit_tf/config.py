@@ -31,6 +31,20 @@ _OPEN_RANGES = (
 )
 
 
+# Flags that only act together with another: (flag, whether it can act in this config, what it needs).
+# Setting one away from its default where it cannot act is a mistake worth stopping for.
+_NEEDS = (
+    ("la_tau", lambda c: c.logit_adjustment != "none", "--logit_adjustment=loss or posthoc"),
+    ("temperature", lambda c: c.aux_targets == "soft", "--aux_targets=soft"),
+    ("logit_scale", lambda c: c.cosine_head, "--cosine_head"),
+    ("lr_decay_epochs", lambda c: c.lr_schedule == "step", "--lr_schedule=step"),
+    ("tpu", lambda c: c.strategy == "tpu", "--strategy=tpu"),
+    ("trunk_weights", lambda c: c.trunk.startswith("applications:"), "--trunk=applications:<name>"),
+    ("teacher_weights", lambda c: c.teacher.startswith("applications:"), "--teacher=applications:<name>"),
+    ("teacher_cache_shard_size", lambda c: bool(c.teacher_cache_dir), "--teacher_cache_dir"),
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run needs. Defaults follow the paper's official code where it has one."""
@@ -114,6 +128,12 @@ class TrainConfig:
                 raise ValueError(f"--{name}={value} is out of range: it must be in {allowed}")
         if self.reweight_from_epoch and not self.cb_beta:
             raise ValueError("--reweight_from_epoch (DRW) defers the --cb_beta weights: set --cb_beta too, e.g. 0.9999")
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        for name, acts, needs in _NEEDS:
+            value = getattr(self, name)
+            if value != defaults[name] and not acts(self):
+                shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+                raise ValueError(f"--{name}={shown} has no effect without {needs}: set that too, or drop --{name}")
         if self.reweight_from_epoch >= self.epochs:
             raise ValueError(f"--reweight_from_epoch={self.reweight_from_epoch} must be below --epochs={self.epochs}")
 

@@ -1,5 +1,7 @@
 """TrainConfig: out-of-range and conflicting method flags are rejected with a message naming the flag."""
 
+import re
+
 import pytest
 from absl import flags
 
@@ -76,3 +78,26 @@ def test_xla_defaults_to_off_on_a_cpu_and_follows_the_flag():
     assert train.use_xla(config_lib.TrainConfig(jit_compile=True)) is True
     assert train.use_xla(config_lib.TrainConfig(jit_compile=False)) is False
     assert "--jit_compile" not in "\n".join(config_lib.TrainConfig().to_flag_lines())  # unset stays unset
+
+
+@pytest.mark.parametrize("flags_given, message", [
+    ({"la_tau": 2.0}, "--la_tau=2.0 has no effect without --logit_adjustment"),
+    ({"temperature": 4.0}, "--temperature=4.0 has no effect without --aux_targets=soft"),
+    ({"logit_scale": 16.0}, "--logit_scale=16.0 has no effect without --cosine_head"),
+    ({"lr_decay_epochs": (5, 8)}, "--lr_decay_epochs=5,8 has no effect without --lr_schedule=step"),
+    ({"tpu": "grpc://10.0.0.2:8470"}, "--tpu=grpc://10.0.0.2:8470 has no effect without --strategy=tpu"),
+    ({"trunk_weights": "none"}, "--trunk_weights=none has no effect without --trunk=applications:"),
+    ({"teacher_weights": "none"}, "--teacher_weights=none has no effect without --teacher=applications:"),
+    ({"teacher_cache_shard_size": 100}, "--teacher_cache_shard_size=100 has no effect without --teacher_cache_dir"),
+])
+def test_a_flag_that_cannot_act_is_rejected_naming_what_it_needs(flags_given, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        config_lib.TrainConfig(**flags_given)
+
+
+def test_the_same_flags_are_accepted_where_they_act():
+    config_lib.TrainConfig(la_tau=2.0, logit_adjustment="posthoc", temperature=4.0, aux_targets="soft",
+                           logit_scale=16.0, cosine_head=True, lr_decay_epochs=(5, 8), lr_schedule="step",
+                           trunk="applications:resnet50", trunk_weights="none",
+                           teacher="applications:resnet50", teacher_weights="none",
+                           teacher_cache_dir="cache", teacher_cache_shard_size=100)
