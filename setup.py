@@ -27,7 +27,7 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
-        "test": ["pytest>=8", "scikit-learn>=1.3"],
+        "test": ["pytest>=8", "scikit-learn>=1.3", "hypothesis>=6.100"],
     },
     entry_points={
         "console_scripts": [
