@@ -113,7 +113,7 @@ class TrainConfig:
     strategy: str = _flag("default", "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (machines listed in TF_CONFIG) or tpu (--tpu).", kind="enum", enum_values=("default", "mirrored", "multi_worker", "tpu"))
     tpu: str = _flag("", "With --strategy=tpu: the TPU's name or grpc:// address (empty: the local TPU).")
     mixed_precision: str = _flag("off", "Trunk compute precision for accelerators: off (float32), float16 (with loss scaling) or bfloat16; variables, logits and losses stay float32.", kind="enum", enum_values=("off", "float16", "bfloat16"))
-    jit_compile: bool = _flag(None, "Compile the train and evaluation steps with XLA. Unset: on with a GPU or TPU, off on a CPU, where TensorFlow's oneDNN kernels ran our step 1.6x faster than XLA (BUILD.md, benchmark).", kind="bool")
+    jit_compile: bool = _flag(None, "Compile the train and evaluation steps with XLA. Unset: on with a GPU or TPU, off on a CPU, where TensorFlow's oneDNN kernels ran our step 1.2 to 1.6x faster than XLA (BUILD.md, benchmark).", kind="bool")
 
     def __post_init__(self):
         try:
