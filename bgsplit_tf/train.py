@@ -49,8 +49,10 @@ def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int]):
     )
 
 
-def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tuple[rare_task.RareTask, dict]:
-    """The rare task of this config, and per-split summaries (counts, background fraction)."""
+def draw_task(config: config_lib.TrainConfig,
+              source: source_lib.Source) -> tuple[rare_task.RareTask, dict, np.ndarray]:
+    """The rare task of this config, per-split summaries (counts, background fraction), and which
+    training examples it keeps (bool [N], in split order)."""
     labels = {split: source.read_labels(split) for split in (config.train_split, config.val_split, config.test_split)}
     train_labels, train_ids = labels[config.train_split]
     task = rare_task.choose_rare_task(
@@ -67,17 +69,17 @@ def draw_task(config: config_lib.TrainConfig, source: source_lib.Source) -> tupl
         never_rare=source.never_rare(),
     )
     keep = task.train_keep_mask(train_labels, train_ids)
-    if not np.any(keep & (task.main_labels(train_labels) == 0)):
-        raise ValueError(
-            f"no background images are left in --train_split={config.train_split} (--background_keep="
-            f"{config.background_keep} kept none of them, or every category is rare); raise --background_keep "
-            "or name fewer --rare_categories")
     summaries = {
         "train": rare_task.summarize(task, task.main_labels(train_labels[keep])),
         "validation": rare_task.summarize(task, task.main_labels(labels[config.val_split][0])),
         "test": rare_task.summarize(task, task.main_labels(labels[config.test_split][0])),
     }
-    return task, summaries
+    if summaries["train"]["counts"][rare_task.BACKGROUND] == 0:
+        raise ValueError(
+            f"no background images are left in --train_split={config.train_split} (--background_keep="
+            f"{config.background_keep} kept none of them, or every category is rare); raise --background_keep "
+            "or name fewer --rare_categories")
+    return task, summaries, keep
 
 
 def load_configured_teacher(config: config_lib.TrainConfig) -> keras.Model:
@@ -236,9 +238,9 @@ class PreparedRun:
 
     train_batches_for(input_context): (images float32 [B, H, W, 3], targets) with augmentation and
     sampling; None gives one epoch of global batches of the whole split, an InputContext
-    (tf.distribute) that pipeline's shard in per-replica batches, repeated. val_batches and test_batches: un-augmented, the last
-    batch partial. steps_per_epoch: of the global batch. class_counts: kept training images per main
-    class [K + 1].
+    (tf.distribute) that pipeline's shard in per-replica batches, repeated. val_batches and
+    test_batches: un-augmented, the last batch partial. steps_per_epoch: of the global batch.
+    class_counts: kept training images per main class [K + 1].
     """
 
     teacher: keras.Model
@@ -272,7 +274,7 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
     trunk_source = load_trunk_source(config, teacher)
     source = source_of(config, teacher.input_shape[1:3])
     check_image_size(source, teacher, config.teacher or str(teacher_lib.EMBEDDED_TEACHER))
-    task, summaries = draw_task(config, source)
+    task, summaries, kept = draw_task(config, source)
     logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
                  summaries["train"]["background_fraction"], summaries["train"]["counts"])
 
@@ -287,7 +289,6 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
         raise ValueError(f"--batch_size={config.batch_size} exceeds the {num_train} training images")
     cache = cache_decoded(config, num_train + summaries["validation"]["num_examples"],
                           (*teacher.input_shape[1:3], 3))
-    kept = task.train_keep_mask(*source.read_labels(config.train_split))
 
     def train_batches_for(context: tf.distribute.InputContext | None) -> tf.data.Dataset:
         shard = (context.input_pipeline_id, context.num_input_pipelines) if context else (0, 1)

@@ -3,7 +3,8 @@
 Training: decode + cache, or (data larger than memory) shuffle or resample the still-encoded
 examples and decode after -> shuffle -> batch (drop_remainder, so the compiled step sees one shape)
 -> augment each batch (random crop after reflect padding, horizontal flip, one draw per image from
-stateless ops seeded per batch, so a seed reproduces the stream) -> prefetch. Elements: (images float32 [B, H, W, 3] in [0, 255], targets).
+stateless ops seeded per batch, so a seed reproduces the stream) -> prefetch.
+Elements: (images float32 [B, H, W, 3] in [0, 255], targets).
 """
 
 from __future__ import annotations
