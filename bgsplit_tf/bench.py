@@ -47,6 +47,7 @@ from bgsplit_tf.models import bgsplit_model, network as network_lib
 
 FLAGS = flags.FLAGS
 NUM_RARE = 5
+CASE_LETTERS = "abcde"
 AUX_WEIGHT = 0.1
 
 
@@ -179,8 +180,10 @@ def pipeline_batches(root: pathlib.Path, config: config_lib.TrainConfig, cache: 
     return train.prepare_run(run_config, train.TargetsMemo())
 
 
-def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repeats: int, num_images: int) -> dict:
-    """All cases a-f for one configuration; see the module docstring."""
+def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repeats: int, num_images: int,
+                  letters: str = CASE_LETTERS) -> dict:
+    """Cases a-f for one configuration (see the module docstring); letters picks which of a-e are timed
+    (f, the FLOPs, always comes), and only the ratios whose cases ran are reported."""
     keras.utils.set_random_seed(0)
     teacher = train.load_configured_teacher(config)
     image_size = tuple(teacher.input_shape[1:3])
@@ -192,20 +195,27 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
         (images, {"main": targets["label"], "aux": targets["teacher_label"]})).repeat()
     xla = train.use_xla(config)
     reference = "a_custom_step_xla" if xla else "b_custom_step_no_xla"
-    online = TeacherInStepModel(network_lib.network_from_teacher(teacher, NUM_RARE), teacher, aux_weight=AUX_WEIGHT)
-    online.compile(optimizer=_sgd(), jit_compile=xla)
-    timed_cases = {
-        "a_custom_step_xla": (our_model(teacher, True), memory),
-        "b_custom_step_no_xla": (our_model(teacher, False), memory),
-        "c_peer_compile_fit_xla": (peer_model(teacher, True), peer_data),
-        "c_peer_compile_fit_default": (peer_model(teacher, "auto"), peer_data),
-        "e_teacher_in_step": (online, memory),
+
+    def teacher_in_step():
+        online = TeacherInStepModel(network_lib.network_from_teacher(teacher, NUM_RARE), teacher,
+                                    aux_weight=AUX_WEIGHT)
+        online.compile(optimizer=_sgd(), jit_compile=xla)
+        return online, memory
+
+    builders = {
+        "a_custom_step_xla": lambda: (our_model(teacher, True), memory),
+        "b_custom_step_no_xla": lambda: (our_model(teacher, False), memory),
+        "c_peer_compile_fit_xla": lambda: (peer_model(teacher, True), peer_data),
+        "c_peer_compile_fit_default": lambda: (peer_model(teacher, "auto"), peer_data),
+        "e_teacher_in_step": teacher_in_step,
     }
+    timed_cases = {name: build() for name, build in builders.items() if name[0] in letters}
     pipeline_alone = {}
     with tempfile.TemporaryDirectory() as folder:
         root = pathlib.Path(folder)
-        write_jpeg_folder(root, image_size[0], num_images)
-        for cache in ("yes", "no"):
+        for cache in ("yes", "no") if "d" in letters else ():
+            if not any(root.iterdir()):
+                write_jpeg_folder(root, image_size[0], num_images)
             batches = pipeline_batches(root, config, cache).train_batches.repeat()
             timed_cases[f"d_full_pipeline_cache_{cache}"] = (our_model(teacher, xla), batches)
             for _ in batches.take(steps):  # the first pass fills the caches
@@ -223,7 +233,7 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
     flops_train = 3 * flops_forward
     measured_peak = measured_peak_flops()
     nominal = nominal_peak_flops()
-    achieved = flops_train * best[reference]
+    achieved = flops_train * best[reference] if reference in best else None
     return {
         "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
                     "tensorflow": tf.__version__, "keras": keras.__version__,
@@ -242,24 +252,26 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
             "achieved_by": f"{reference}, fastest epoch",
             "measured_peak_per_second": measured_peak,
             "measured_peak_how": "best of 10 float32 2048x2048 tf.linalg.matmul",
-            "fraction_of_measured_peak": achieved / measured_peak,
+            "fraction_of_measured_peak": achieved and achieved / measured_peak,
             "nominal_peak_per_second": nominal["flops"],
             "nominal_peak_how": nominal["how"],
-            "fraction_of_nominal_peak": achieved / nominal["flops"] if nominal["flops"] else None,
+            "fraction_of_nominal_peak": achieved and nominal["flops"] and achieved / nominal["flops"],
         },
     }
 
 
 def _ratios(rate: dict, reference: str) -> dict:
-    """The issue's ratios from images/s per case; reference: our step at the default XLA setting."""
-    return {
-        "a_over_c_custom_vs_peer_xla": rate["a_custom_step_xla"] / rate["c_peer_compile_fit_xla"],
-        "default_custom_over_default_peer": rate[reference] / rate["c_peer_compile_fit_default"],
-        "a_over_b_xla_speedup": rate["a_custom_step_xla"] / rate["b_custom_step_no_xla"],
-        "d_input_bound_fraction_cache_yes": max(0.0, 1 - rate["d_full_pipeline_cache_yes"] / rate[reference]),
-        "d_input_bound_fraction_cache_no": max(0.0, 1 - rate["d_full_pipeline_cache_no"] / rate[reference]),
-        "e_cached_over_teacher_in_step": rate[reference] / rate["e_teacher_in_step"],
+    """The issue's ratios from images/s per case (those whose cases ran); reference: our step at the
+    default XLA setting."""
+    ratios = {
+        "a_over_c_custom_vs_peer_xla": ("a_custom_step_xla", "c_peer_compile_fit_xla", lambda x, y: x / y),
+        "default_custom_over_default_peer": (reference, "c_peer_compile_fit_default", lambda x, y: x / y),
+        "a_over_b_xla_speedup": ("a_custom_step_xla", "b_custom_step_no_xla", lambda x, y: x / y),
+        "d_input_bound_fraction_cache_yes": ("d_full_pipeline_cache_yes", reference, lambda x, y: max(0.0, 1 - x / y)),
+        "d_input_bound_fraction_cache_no": ("d_full_pipeline_cache_no", reference, lambda x, y: max(0.0, 1 - x / y)),
+        "e_cached_over_teacher_in_step": (reference, "e_teacher_in_step", lambda x, y: x / y),
     }
+    return {name: ratio(rate[x], rate[y]) for name, (x, y, ratio) in ratios.items() if x in rate and y in rate}
 
 
 def _cpu_name() -> str:
@@ -274,7 +286,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = config_lib.config_from_flags()
-    result = run_benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.repeats, FLAGS.jpeg_images)
+    result = run_benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.repeats, FLAGS.jpeg_images, "".join(FLAGS.cases))
     text = json.dumps(result, indent=2)
     pathlib.Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(FLAGS.output).write_text(text + "\n")
@@ -289,6 +301,8 @@ def run():
     flags.DEFINE_integer("repeats", 5, "Timed epochs; the median is reported.", lower_bound=1)
     flags.DEFINE_integer("jpeg_images", 2560, "Training images in the generated JPEG folder of case d.", lower_bound=64)
     flags.DEFINE_string("output", "runs/bench/bench.json", "Where the JSON goes.")
+    flags.DEFINE_multi_enum("cases", list(CASE_LETTERS), list(CASE_LETTERS),
+                            "Which timed cases run (repeat the flag: --cases=a --cases=b); the FLOPs always come.")
     config_lib.show_in_help(config_lib.__name__, __name__)
     app.run(main)
 

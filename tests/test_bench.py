@@ -25,3 +25,11 @@ def test_bench_writes_every_case_and_ratio(tmp_path):
     assert all(case["images_per_second"] > 0 for case in report["cases"].values())
     assert 0 <= report["ratios"]["d_input_bound_fraction_cache_yes"] <= 1
     assert report["flops"]["train_per_image"] == 3 * report["flops"]["forward_per_image"] > 0
+
+
+def test_only_the_ratios_of_cases_that_ran_are_reported():
+    from bgsplit_tf import bench
+
+    rates = {"a_custom_step_xla": 600.0, "b_custom_step_no_xla": 1000.0, "d_full_pipeline_cache_yes": 800.0}
+    assert bench._ratios(rates, "b_custom_step_no_xla") == pytest.approx(
+        {"a_over_b_xla_speedup": 0.6, "d_input_bound_fraction_cache_yes": 0.2})
