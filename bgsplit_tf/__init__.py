@@ -12,7 +12,11 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
         "extra: pip install 'bgsplit_tf[cpu]' (CPU) or pip install 'bgsplit_tf[gpu]' (NVIDIA GPU)."
     ) from error
 
+from bgsplit_tf.checkpoints import RunCheckpoints
 from bgsplit_tf.config import TrainConfig
+from bgsplit_tf.data.bad_images import find_bad_images
+from bgsplit_tf.data.image_files import decode_bytes
+from bgsplit_tf.data.pipeline import training_epochs
 from bgsplit_tf.data.rare_task import RareTask, choose_rare_task
 from bgsplit_tf.data.source import Source
 from bgsplit_tf.data.teacher_targets import TeacherTargets, compute_teacher_targets
@@ -47,6 +51,7 @@ __all__ = [
     "Grid",
     "MainHeadLoss",
     "RareTask",
+    "RunCheckpoints",
     "Source",
     "TeacherTargets",
     "TrainConfig",
@@ -58,6 +63,8 @@ __all__ = [
     "choose_rare_task",
     "class_balanced_weights",
     "compute_teacher_targets",
+    "decode_bytes",
+    "find_bad_images",
     "ldam_margins",
     "load_pretrained",
     "load_teacher",
@@ -71,4 +78,5 @@ __all__ = [
     "saved_model_teacher",
     "soft_distillation",
     "softmax_cross_entropy",
+    "training_epochs",
 ]

@@ -102,6 +102,7 @@ class TrainConfig:
     warmup_epochs: float = _flag(1.0, "Linear warm-up length in epochs.", lower_bound=0.0)
     lr_schedule: str = _flag("cosine", "After warm-up: cosine decay to 0, or step decay x0.1 at --lr_decay_epochs.", kind="enum", enum_values=schedules.SCHEDULES)
     lr_decay_epochs: tuple = _flag((20, 40, 60, 80), "Epochs of the x0.1 steps for --lr_schedule=step.", kind="list")
+    bad_images: str = _flag("skip", "Images that do not decode (corrupt, truncated, empty, not an image, too large), found before training: skip leaves them out and lists them in <output_dir>/bad_images.tsv with a warning; fail stops with the list.", kind="enum", enum_values=("skip", "fail"))
     cache_decoded: str = _flag("auto", "Keep decoded train and validation images in memory after the first epoch: yes, no (decode every epoch: datasets larger than RAM), or auto (yes below 4 GiB).", kind="enum", enum_values=("auto", "yes", "no"))
     augment: bool = _flag(True, "Random crop (reflect padding) and horizontal flip in training.")
 
@@ -110,6 +111,8 @@ class TrainConfig:
     overwrite: bool = _flag(False, "Train afresh into an --output_dir that holds a finished run (its metrics.json, model and TensorBoard logs are replaced); without it such a run is left untouched and reported.")
     export_dir: str = _flag("", "If set, export a SavedModel for TF Serving to <export_dir>/<next version>/ at the end.")
     seed: int = _flag(0, "Seed for the rare task, initialisation, shuffling and augmentation.")
+    checkpoint_steps: int = _flag(1000, "Checkpoint to <output_dir>/checkpoints every this many steps, and after every epoch (0: after epochs only). Re-running an interrupted run's command resumes from the newest checkpoint.", lower_bound=0)
+    deterministic: bool = _flag(False, "TensorFlow op determinism (tf.config.experimental.enable_op_determinism): the same flags give bit-identical weights, a resumed run included; some GPU ops run slower or refuse.")
     strategy: str = _flag("default", "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (machines listed in TF_CONFIG) or tpu (--tpu).", kind="enum", enum_values=("default", "mirrored", "multi_worker", "tpu"))
     tpu: str = _flag("", "With --strategy=tpu: the TPU's name or grpc:// address (empty: the local TPU).")
     mixed_precision: str = _flag("off", "Trunk compute precision for accelerators: off (float32), float16 (with loss scaling) or bfloat16; variables, logits and losses stay float32.", kind="enum", enum_values=("off", "float16", "bfloat16"))

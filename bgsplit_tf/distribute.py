@@ -5,11 +5,11 @@
   multi_worker   MultiWorkerMirroredStrategy: one process per machine, cluster read from TF_CONFIG
   tpu            TPUStrategy on the TPU named by --tpu (empty: the local one)
 
-The model, its optimizer and its metrics are built under strategy.scope(). Keras 3's fit runs the
-single-machine strategies; under MultiWorkerMirroredStrategy it fails when it reduces the step's scalar
-logs (keras-team/keras#20585), so multi-worker training runs fit_across_workers, a plain tf.function
-loop over strategy.run(model.train_step) that drives the same callbacks. Training batches come from
-strategy.distribute_datasets_from_function: each input pipeline (one per worker) reads its own shard of
+The model, its optimizer and its metrics are built under strategy.scope(). Training (training_loop)
+steps with the model's Keras train function, except under MultiWorkerMirroredStrategy, where Keras 3
+fails to reduce the step's scalar logs (keras-team/keras#20585): there it steps with
+worker_train_function, a plain tf.function over strategy.run(model.train_step). Training batches come
+from strategy.distribute_datasets_from_function: each input pipeline (one per worker) reads its own shard of
 the split, by InputContext, and batches global_batch / replicas images per replica. The train step
 divides each replica's mean loss by the number of replicas, so the all-reduced (summed) gradient is the
 gradient of the mean over the global batch, and batch normalisation is synchronised across replicas:
@@ -73,36 +73,14 @@ def replicas_in_sync() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def fit_across_workers(model: keras.Model, batches, epochs: int, steps_per_epoch: int,
-                       callbacks: list[keras.callbacks.Callback], verbose: int | str = 2) -> keras.callbacks.History:
-    """model.fit for MultiWorkerMirroredStrategy: the same train_step on every replica, the same
-    callbacks and epoch logs (each log the mean over replicas), and the History fit returns.
-
-    batches: a distributed dataset (distributed_batches) with at least epochs * steps_per_epoch steps.
-    """
+def worker_train_function(model: keras.Model) -> Callable:
+    """The train function (iterator -> logs) for MultiWorkerMirroredStrategy, in place of Keras's:
+    model.train_step on every replica, each log the mean over replicas (keras-team/keras#20585)."""
     strategy = model.distribute_strategy
-    callback_list = keras.callbacks.CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
-                                                 model=model, verbose=verbose, epochs=epochs,
-                                                 steps=steps_per_epoch)
 
     @tf.function
-    def train_step(iterator):
+    def train_function(iterator):
         logs = strategy.run(model.train_step, args=(next(iterator),))
         return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
 
-    iterator = iter(batches)
-    model.stop_training = False
-    callback_list.on_train_begin()
-    for epoch in range(epochs):
-        model.reset_metrics()
-        callback_list.on_epoch_begin(epoch)
-        for step in range(steps_per_epoch):
-            callback_list.on_train_batch_begin(step)
-            logs = train_step(iterator)
-            callback_list.on_train_batch_end(step, logs)
-        epoch_logs = {name: float(value) for name, value in logs.items()}
-        callback_list.on_epoch_end(epoch, epoch_logs)
-        if model.stop_training:
-            break
-    callback_list.on_train_end()
-    return model.history
+    return train_function

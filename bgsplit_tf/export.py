@@ -5,10 +5,13 @@ TF Serving watches; <version>/assets.extra/ also holds class_names.txt, operatin
 model_info.json (class names, input size, target precisions) for clients such as bgsplit-predict.
 Built with Keras' ExportArchive. Two signatures:
 
-  serving_default(images: string [B])  encoded JPEG, PNG, GIF (first frame) or BMP of any size;
-                                       grayscale and RGBA become RGB. Decoding and resizing run in
-                                       plain TensorFlow ops before the network; strings never reach
-                                       a compiled (XLA) function.
+  serving_default(images: string [B])  encoded JPEG, PNG, GIF (first frame) or BMP of any size,
+                                       decoded as in training (data.image_files: RGB, EXIF
+                                       orientation applied). Decoding and resizing run in plain
+                                       TensorFlow ops before the network; strings never reach a
+                                       compiled (XLA) function. An image that does not decode does
+                                       not fail the request: its row has decoded = false, NaN
+                                       scores and an empty top_class, and the others are scored.
   predict_images(images: uint8 [B, H, W, 3])  decoded pixels of any size.
 
 Both return:
@@ -19,6 +22,7 @@ Both return:
   top_class               string [B]          the most probable class name
   above_threshold         bool [B, K, P]      rare_scores >= the validation threshold of each target
                                               precision (never true where a target was unreachable)
+  decoded                 bool [B]            whether the image decoded (always true for pixels)
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from bgsplit_tf.config import show_in_help
 from bgsplit_tf.data import image_files
 
 SIGNATURE_INPUT = "images"
-OUTPUT_KEYS = ("probabilities", "rare_scores", "background_probability", "top_class", "above_threshold")
+OUTPUT_KEYS = ("probabilities", "rare_scores", "background_probability", "top_class", "above_threshold", "decoded")
 
 
 def next_version(export_dir: pathlib.Path) -> int:
@@ -57,11 +61,18 @@ def threshold_table(class_names: tuple[str, ...], operating_points: dict | None)
     return np.asarray(table, np.float32), targets
 
 
-def _decode(encoded: tf.Tensor, image_size: tuple[int, int]) -> tf.Tensor:
-    """One encoded image (string []) -> float32 [H, W, 3] pixels in [0, 255] at the model's size."""
-    tf.debugging.assert_greater(tf.strings.length(encoded), 0,
-                                message="an image in the request is an empty string; send the file's bytes")
-    return tf.image.resize(tf.cast(image_files.decode_bytes(encoded), tf.float32), image_size)
+def decode_request(images: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """A request's encoded images (string [B]) -> (indices int64 [D] of those that decode, their pixels
+    float32 [D, H, W, 3] in [0, 255] at the model's size). Decoded in a tf.data pass that drops the
+    images whose decoding fails, so one bad image costs only its own row."""
+    count = tf.shape(images, out_type=tf.int64)[0]
+    decoded = (tf.data.Dataset.from_tensor_slices((tf.range(count), images))
+               .map(lambda i, encoded: (i, tf.image.resize(tf.cast(image_files.decode_bytes(encoded), tf.float32),
+                                                           image_size)))
+               .ignore_errors())
+    empty = (tf.zeros([0], tf.int64), tf.zeros([0, *image_size, 3], tf.float32))
+    return decoded.batch(tf.maximum(count, 1)).reduce(
+        empty, lambda done, batch: (tf.concat([done[0], batch[0]], 0), tf.concat([done[1], batch[1]], 0)))
 
 
 def export_saved_model(
@@ -107,15 +118,30 @@ def export_saved_model(
             "background_probability": probabilities[:, 0],
             "top_class": tf.gather(names, tf.argmax(probabilities, axis=-1)),
             "above_threshold": rare[:, :, None] >= thresholds[None],
+            "decoded": tf.ones_like(probabilities[:, 0], tf.bool),
         }
 
     def predict_images(images):
         return scores(tf.image.resize(tf.cast(images, tf.float32), image_size))
 
     def serve_encoded(images):
-        pixels = tf.map_fn(lambda s: _decode(s, image_size), images,
-                           fn_output_signature=tf.TensorSpec([*image_size, 3], tf.float32))
-        return scores(pixels)
+        indices, pixels = decode_request(images, image_size)
+        # One blank image more, dropped below, so that the network never sees an empty batch (all bad).
+        decoded_scores = scores(tf.concat([pixels, tf.zeros([1, *image_size, 3])], 0))
+        decoded = tf.size(indices, out_type=tf.int64)
+        # Row r of the response is row position[r] of the decoded images' outputs, or (not decoded) a fill row
+        # appended after them.
+        position = tf.tensor_scatter_nd_update(tf.fill(tf.shape(images, out_type=tf.int64), decoded),
+                                               indices[:, None], tf.range(decoded))
+
+        def in_request_order(key, fill):
+            values = decoded_scores[key][:-1]
+            fill_row = tf.fill(tf.concat([[1], tf.shape(values)[1:]], 0), tf.constant(fill, values.dtype))
+            return tf.gather(tf.concat([values, fill_row], 0), position)
+
+        return {key: in_request_order(key, fill) for key, fill in (
+            ("probabilities", np.nan), ("rare_scores", np.nan), ("background_probability", np.nan),
+            ("top_class", ""), ("above_threshold", False), ("decoded", False))}
 
     archive = keras.export.ExportArchive()
     archive.track(network)

@@ -7,8 +7,10 @@ with status FAULT_EXIT_CODE.
 from __future__ import annotations
 
 import math
+import re
 
 import keras
+import tensorflow as tf
 
 FAULT_EXIT_CODE = 3
 LOSS_TERMS = (("main_loss", "main"), ("aux_loss", "auxiliary"), ("loss", "total"))
@@ -34,3 +36,13 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
                     f"training stopped at step {step} (batch {batch + 1} of its epoch): the {term} loss is "
                     f"{value}. Lower --learning_rate, check the inputs for NaN or infinite pixels, or with "
                     "--mixed_precision=float16 try bfloat16.")
+
+
+def error_summary(error: tf.errors.OpError) -> str:
+    """A TensorFlow error's message on one line, without its function-node prefix and op suffix, and
+    image_files.decode_bytes's pixel-limit check reduced to the declared count."""
+    message = re.sub(r"\{\{[^}]*\}\}", "", error.message)
+    message = re.sub(r"Condition x <= y did not hold\.\s*First 1 elements of x:\s*\[(\d+)\].*", r"(\1 declared)",
+                     message, flags=re.S)
+    message = re.sub(r"\s*\[Op:[^\]]*\].*$", "", message, flags=re.S)
+    return " ".join(message.split()) or type(error).__name__

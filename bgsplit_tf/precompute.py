@@ -24,7 +24,10 @@ def precompute_splits(config: config_lib.TrainConfig) -> dict:
         raise ValueError("bgsplit-precompute writes to --teacher_cache_dir; set it (and pass the same flag to "
                          "bgsplit-train)")
     teacher = train.load_configured_teacher(config)
-    source = train.source_of(config, teacher.input_shape[1:3])
+    source, bad = train.screened_source_of(config, teacher.input_shape[1:3], (config.train_split, config.val_split))
+    if bad:
+        logging.warning("Left out %d images that do not decode (bgsplit-train lists them in its output folder)",
+                        len(bad))
     memo, report = train.TargetsMemo(), {}
     for split in (config.train_split, config.val_split):
         targets = memo.get(source, split, config, teacher)

@@ -22,8 +22,9 @@ from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf import distribute, evaluation, export, faults, losses, plots, schedules
-from bgsplit_tf.data import folder_source, pipeline, rare_task, source as source_lib, teacher_cache, teacher_targets
+from bgsplit_tf import checkpoints, distribute, evaluation, export, faults, losses, plots, schedules, training_loop
+from bgsplit_tf.data import bad_images, folder_source, pipeline, rare_task, source as source_lib, teacher_cache
+from bgsplit_tf.data import teacher_targets
 from bgsplit_tf.models import applications, bgsplit_model, network as network_lib, pretrained, teacher as teacher_lib
 
 EVAL_BATCH_SIZE = 512
@@ -32,6 +33,12 @@ EVAL_BATCH_SIZE = 512
 CACHE_BUDGET_BYTES = 4 * 2**30
 # Scalars each run writes next to its HParams, read by the HParams dashboard.
 HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
+
+
+def screened_source_of(config: config_lib.TrainConfig, image_size: tuple[int, int],
+                       splits: tuple[str, ...]) -> tuple[object, list[bad_images.BadImage]]:
+    """source_of, without the images of `splits` that do not decode (--bad_images), and those images."""
+    return bad_images.screen(source_of(config, image_size), splits, config.bad_images)
 
 
 def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int]):
@@ -236,11 +243,13 @@ def write_hparams(log_dir: pathlib.Path, hparams: dict, val_map: float, test_map
 class PreparedRun:
     """What a training run needs besides its model: the rare task and its tf.data batches.
 
-    train_batches_for(input_context): (images float32 [B, H, W, 3], targets) with augmentation and
-    sampling; None gives one epoch of global batches of the whole split, an InputContext
+    train_batches_for(input_context, epoch=0, skip=0): (images float32 [B, H, W, 3], targets) with
+    augmentation and sampling, epoch `epoch` from its batch `skip` on (pipeline.training_epochs); an
+    input_context of None gives global batches of the whole split, one epoch, an InputContext
     (tf.distribute) that pipeline's shard in per-replica batches, repeated. val_batches and
     test_batches: un-augmented, the last batch partial. steps_per_epoch: of the global batch.
-    class_counts: kept training images per main class [K + 1].
+    class_counts: kept training images per main class [K + 1]. bad_images: the images left out
+    because they do not decode (--bad_images=skip).
     """
 
     teacher: keras.Model
@@ -248,11 +257,12 @@ class PreparedRun:
     source: object
     task: rare_task.RareTask
     summaries: dict
-    train_batches_for: Callable[[tf.distribute.InputContext | None], tf.data.Dataset]
+    train_batches_for: Callable[..., tf.data.Dataset]
     val_batches: tf.data.Dataset
     test_batches: tf.data.Dataset
     steps_per_epoch: int
     class_counts: list[int]
+    bad_images: list[bad_images.BadImage]
 
     @property
     def train_batches(self) -> tf.data.Dataset:
@@ -272,7 +282,8 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
     """Loads teacher and source, draws the rare task, joins the teacher targets and builds the batches."""
     teacher = load_configured_teacher(config)
     trunk_source = load_trunk_source(config, teacher)
-    source = source_of(config, teacher.input_shape[1:3])
+    source, bad = screened_source_of(config, teacher.input_shape[1:3],
+                                     (config.train_split, config.val_split, config.test_split))
     check_image_size(source, teacher, config.teacher or str(teacher_lib.EMBEDDED_TEACHER))
     task, summaries, kept = draw_task(config, source)
     logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
@@ -290,16 +301,24 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
     cache = cache_decoded(config, num_train + summaries["validation"]["num_examples"],
                           (*teacher.input_shape[1:3], 3))
 
-    def train_batches_for(context: tf.distribute.InputContext | None) -> tf.data.Dataset:
+    epochs_of_shard = {}  # (shard, per-replica batch size) -> its training_epochs, whose cache every epoch shares
+
+    def train_batches_for(context: tf.distribute.InputContext | None, epoch: int = 0,
+                          skip: int = 0) -> tf.data.Dataset:
         shard = (context.input_pipeline_id, context.num_input_pipelines) if context else (0, 1)
         batch_size = context.get_per_replica_batch_size(config.batch_size) if context else config.batch_size
-        batches = pipeline.training_batches(
-            examples(config.train_split, True, shard), batch_size, config.seed, augmentation=config.augment,
-            cache=cache, num_examples=int(kept[shard[0]::shard[1]].sum()),
-            rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1, decode=source.decode)
-        # Distributed, each pipeline repeats (workers' shards may differ by a batch) and fit counts
-        # steps_per_epoch; on one device an epoch is one pass.
-        return batches.repeat() if context else batches
+        if (shard, batch_size) not in epochs_of_shard:
+            epochs_of_shard[shard, batch_size] = pipeline.training_epochs(
+                examples(config.train_split, True, shard), batch_size, config.seed, augmentation=config.augment,
+                cache=cache, num_examples=int(kept[shard[0]::shard[1]].sum()),
+                rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1,
+                decode=source.decode)
+        if not context:  # one device: an epoch is one pass
+            return epochs_of_shard[shard, batch_size](epoch, skip)
+        # Distributed, each pipeline repeats (workers' shards may differ by a batch) and the training loop
+        # counts steps_per_epoch; a step takes one batch per replica the pipeline feeds.
+        replicas_fed = context.num_replicas_in_sync // context.num_input_pipelines
+        return epochs_of_shard[shard, batch_size](epoch).repeat().skip(skip * replicas_fed)
 
     return PreparedRun(
         teacher=teacher, trunk_source=trunk_source, source=source, task=task, summaries=summaries,
@@ -313,23 +332,26 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
                                                  decode=source.decode),
         steps_per_epoch=steps_per_epoch,
         class_counts=list(summaries["train"]["counts"].values()),
+        bad_images=bad,
     )
 
 
 def refuse_finished_run(output_dir: pathlib.Path, overwrite: bool) -> None:
     """A finished run (metrics.json present) is never trained over silently: TrainingFault, unless
-    overwrite, which clears its TensorBoard logs so that the new run's curves do not mix with them."""
+    overwrite, which clears its checkpoints and TensorBoard logs so that the new run starts afresh and
+    its curves do not mix with the old ones. Without overwrite, an unfinished run's checkpoints stay
+    and training resumes from them."""
     metrics_path = output_dir / "metrics.json"
-    if not metrics_path.exists():
-        return
-    if not overwrite:
+    if overwrite:
+        shutil.rmtree(output_dir / checkpoints.DIRECTORY, ignore_errors=True)
+        shutil.rmtree(output_dir / "tensorboard", ignore_errors=True)
+        metrics_path.unlink(missing_ok=True)
+    if metrics_path.exists():
         finished = json.loads(metrics_path.read_text())
         raise faults.TrainingFault(
             f"{output_dir} holds a finished run (test mAP {finished['test']['mAP']:.4f}, val mAP "
             f"{finished['val']['mAP']:.4f}); it was left untouched. Pass --overwrite to train it afresh, or "
             "choose another --output_dir.")
-    shutil.rmtree(output_dir / "tensorboard", ignore_errors=True)
-    metrics_path.unlink()
 
 
 def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None, verbose: int | str = 2,
@@ -339,6 +361,8 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     hparams: what the HParams dashboard shows for this run (default: the config's method flags).
     """
     wall_started = time.time()
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     strategy = distribute.make_strategy(config.strategy, config.tpu)
     worker = distribute.worker_of(strategy)
     output_dir = pathlib.Path(config.output_dir)
@@ -351,6 +375,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     memo = memo or TargetsMemo(worker)
     run = prepare_run(config, memo)
     task, summaries = run.task, run.summaries
+    report_bad_images(run.bad_images, output_dir)
     # Seed again right before the model draws its initial weights: preparing the data (e.g. TFDS
     # rendering the dataset on first use) consumes global random state.
     keras.utils.set_random_seed(config.seed)
@@ -358,8 +383,6 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         task_gallery(task, run.source.examples(config.train_split), config))
     with strategy.scope():
         model = build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source)
-    distributed = distribute.is_distributed(strategy)
-    train_batches = distribute.distributed_batches(strategy, run.train_batches_for)
     val_batches, test_batches = run.val_batches, run.test_batches
     validation = evaluation.Validation(val_batches, task.class_names)
     callbacks = [
@@ -368,14 +391,16 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         evaluation.LearningRateLogger(),
         keras.callbacks.TensorBoard(str(output_dir / "tensorboard"), write_graph=False),
     ]
+    run_checkpoints = checkpoints.RunCheckpoints(output_dir, model, vars(config), config.checkpoint_steps)
     started = time.time()
-    if distribute.worker_of(strategy)[1] > 1:
-        history = distribute.fit_across_workers(model, train_batches, config.epochs, run.steps_per_epoch, callbacks,
-                                                verbose)
-    else:
-        history = model.fit(train_batches, epochs=config.epochs, callbacks=callbacks, verbose=verbose,
-                            steps_per_epoch=run.steps_per_epoch if distributed else None)
+    history = training_loop.train(
+        model, lambda epoch, skip: distribute.distributed_batches(
+            strategy, lambda context: run.train_batches_for(context, epoch, skip)),
+        config.epochs, run.steps_per_epoch, callbacks, run_checkpoints, verbose,
+        train_function=distribute.worker_train_function(model) if worker[1] > 1 else None)
     train_seconds = time.time() - started
+    if validation.last is None:  # resumed after the last epoch's checkpoint: validate the final weights
+        validation.on_epoch_end(config.epochs - 1)
 
     test_labels, test_probs = evaluation.predict_main(model, test_batches)
     test = evaluation.map_summary(test_labels, test_probs, task.class_names)
@@ -390,9 +415,12 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         "val": validation.last,
         "task": {"rare_categories": list(task.class_names[1:]), "category_ids": list(task.categories), **summaries},
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "bad_images": {split: sum(b.split == split for b in run.bad_images)
+                       for split in (config.train_split, config.val_split, config.test_split)},
         "train_seconds": train_seconds,
         "wall_seconds": time.time() - wall_started,
-        "train_images_per_second": config.epochs * run.steps_per_epoch * config.batch_size / train_seconds,
+        "train_images_per_second": run_checkpoints.steps_run(run.steps_per_epoch, config.epochs) * config.batch_size
+        / train_seconds,
         "config": {key: (list(v) if isinstance(v, tuple) else v) for key, v in vars(config).items()},
     }
     points = evaluation.operating_points(*validation.last_predictions, task.class_names)
@@ -412,6 +440,18 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", test["mAP"], validation.last["mAP"],
                  train_seconds, output_dir)
     return results
+
+
+def report_bad_images(bad: list[bad_images.BadImage], output_dir: pathlib.Path) -> None:
+    """Lists the images left out (--bad_images=skip) in output_dir/bad_images.tsv, with a warning."""
+    path = output_dir / bad_images.REPORT_FILE
+    if not bad:
+        path.unlink(missing_ok=True)
+        return
+    bad_images.write_report(bad, output_dir)
+    shown = "; ".join(f"[{b.split}] {b.id}: {b.reason}" for b in bad[:3])
+    logging.warning("Left out %d images that do not decode (%s%s); all are listed in %s", len(bad), shown,
+                    "; ..." if len(bad) > 3 else "", path)
 
 
 def default_hparams(config: config_lib.TrainConfig) -> dict:

@@ -157,3 +157,41 @@ def test_cached_images_are_decoded_once_over_epochs():
     for _ in range(3):
         assert sum(int(images.shape[0]) for images, _ in batches) == 40
     assert int(calls.numpy()) == 40
+
+
+def _pixels_from_bytes(example):
+    """A stand-in decoder: a 16x16 image whose pixels depend on the encoded bytes and the position."""
+    value = tf.strings.to_hash_bucket_fast(example["image"], 200)
+    pixels = tf.reshape(tf.range(16 * 16 * 3, dtype=tf.int64), [16, 16, 3]) // 16 + value
+    return {**example, "image": tf.cast(pixels, tf.uint8)}
+
+
+@pytest.mark.parametrize("rare_batch_fraction", [0.0, 0.5])
+def test_an_epoch_is_a_function_of_seed_and_epoch_so_a_resumed_epoch_skips_to_the_same_batches(rare_batch_fraction):
+    def epochs():
+        return pipeline.training_epochs(_encoded(), batch_size=8, seed=5, num_examples=40, num_classes=4,
+                                        rare_batch_fraction=rare_batch_fraction,
+                                        decode=_pixels_from_bytes)
+
+    def images_and_labels(batches):
+        return [(images.numpy(), targets["label"].numpy()) for images, targets in batches]
+
+    first_run = epochs()
+    epoch_0, epoch_1 = images_and_labels(first_run(0)), images_and_labels(first_run(1))
+    assert len(epoch_0) == len(epoch_1) == 5
+    assert any(not np.array_equal(a[1], b[1]) for a, b in zip(epoch_0, epoch_1))  # a new draw per epoch
+    resumed = images_and_labels(epochs()(1, skip=3))  # as a process resuming after batch 3 of epoch 1 builds it
+    assert len(resumed) == 2
+    for (images, labels), (expected_images, expected_labels) in zip(resumed, epoch_1[3:]):
+        np.testing.assert_array_equal(images, expected_images)
+        np.testing.assert_array_equal(labels, expected_labels)
+
+
+@pytest.mark.parametrize("rare_batch_fraction", [0.0, 0.5])
+def test_every_epochs_dataset_shares_one_decoded_cache(rare_batch_fraction):
+    decode, calls = _counting_decoder()
+    epochs = pipeline.training_epochs(_encoded(), batch_size=8, seed=0, cache=True, num_examples=40,
+                                      rare_batch_fraction=rare_batch_fraction, num_classes=4, decode=decode)
+    for epoch in range(3):
+        assert sum(int(images.shape[0]) for images, _ in epochs(epoch, skip=epoch)) == 40 - 8 * epoch
+    assert int(calls.numpy()) == 40

@@ -111,3 +111,29 @@ def test_background_undersampling_keeps_the_same_images_in_numpy_and_tf():
     other_seed = rare_task.choose_rare_task(NAMES, train, ids, {"validation": _labels(5, 1)}, num_rare=2,
                                             positives_per_class=3, seed=5, background_keep=0.25)
     assert not np.array_equal(other_seed.train_keep_mask(train, ids) & (main == 0), keep & (main == 0))
+
+
+def _evals_without(category):
+    labels = _labels(5, 1)
+    return {"validation": labels[labels != category], "test": _labels(5, 2)}
+
+
+@pytest.mark.parametrize("case, arguments, message", [
+    ("unknown name", dict(categories=["specie_1"]), r"'specie_1' is not a category of the source.*species_1"),
+    ("id out of range", dict(categories=["12"]), r"id 12 is out of range: the source has 10 categories"),
+    ("named twice", dict(categories=["species_1", "1"]), r"name a category twice"),
+    ("no eval positives", dict(categories=["species_4"], evals=_evals_without(4)),
+     r"'species_4' has 20 train images \(need 2\) or no positives in \['test', 'validation'\]"),
+    ("more positives than exist", dict(categories=["species_1"], positives=50),
+     r"'species_1' has 20 train images \(need 50\).*lower --positives_per_class"),
+    ("more categories than qualify", dict(num_rare=11), r"--num_rare=11 must be between 1 and 10"),
+    ("background by definition", dict(categories=["species_0"], never_rare=(0,)),
+     r"'species_0' holds background by definition.*--rare_categories"),
+])
+def test_a_bad_rare_task_is_rejected_naming_the_category_or_flag(case, arguments, message):
+    train = _labels(20)
+    ids = np.array([f"train/{i}".encode() for i in range(train.size)], dtype=object)
+    evals = arguments.pop("evals", {"validation": _labels(5, 1), "test": _labels(5, 2)})
+    options = {"num_rare": 3, "positives_per_class": arguments.pop("positives", 2), "seed": 0, **arguments}
+    with pytest.raises(ValueError, match=message):
+        rare_task.choose_rare_task(NAMES, train, ids, evals, **options)

@@ -3,18 +3,22 @@
 Training: decode + cache, or (data larger than memory) shuffle or resample the still-encoded
 examples and decode after -> shuffle -> batch (drop_remainder, so the compiled step sees one shape)
 -> augment each batch (random crop after reflect padding, horizontal flip, one draw per image from
-stateless ops seeded per batch, so a seed reproduces the stream) -> prefetch.
+stateless ops seeded per batch, so a seed reproduces the stream) -> prefetch. One dataset per epoch,
+its draws seeded by (seed, epoch) alone, so an interrupted run resumes mid-epoch on the same batches.
 Elements: (images float32 [B, H, W, 3] in [0, 255], targets).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import tensorflow as tf
+from absl import logging
 
 TARGET_KEYS = ("label", "teacher_label", "teacher_probs")
 SHUFFLE_BUFFER = 16384
+EPOCH_SEED_STRIDE = 1_000_003  # > any number of classes
 
 
 def augment(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
@@ -57,39 +61,51 @@ def _prepare(examples: tf.data.Dataset, cache: bool, num_examples: int | None) -
     return examples.cache() if cache else examples
 
 
-def resample(
-    examples: tf.data.Dataset, num_classes: int, rare_fraction: float, seed: int, num_examples: int,
-    cache: bool = True,
-) -> tf.data.Dataset:
-    """Oversamples the rare classes to `rare_fraction` of the stream, split equally among them.
+def resampler(
+    examples: tf.data.Dataset, num_classes: int, rare_fraction: float, num_examples: int,
+) -> Callable[[int], tf.data.Dataset]:
+    """Oversampling of the rare classes to `rare_fraction` of the stream, split equally among them.
 
-    One stream per main class (filtered, shuffled, repeated), mixed by `sample_from_datasets` with
-    weights [1 - rare_fraction, rare_fraction / K, ...]; a new mix every epoch. The result is
-    `num_examples` long, so an epoch keeps its length (and Keras its step count). Every class must
-    have at least one example. examples: dicts with "label" int32 (0 = background, 1..K rare);
-    unlabeled examples (label < 0) belong to no stream, so resampling leaves them out.
+    Returns draw(seed): one epoch, `num_examples` long (so an epoch keeps its length, and Keras its
+    step count), mixed from one stream per main class (filtered, shuffled, repeated) by
+    `sample_from_datasets` with weights [1 - rare_fraction, rare_fraction / K, ...]; iterating it
+    again draws a new mix. Every class must have at least one example. examples: dicts with "label"
+    int32 (0 = background, 1..K rare); unlabeled examples (label < 0) belong to no stream, so
+    resampling leaves them out.
 
-    The rare positives (few by definition) are gathered in one pass and kept in memory, and each rare
-    class's stream repeats from there, so the data is read twice per epoch whatever K is: once for the
-    rare pool (the first epoch only), once for the background stream. cache: keep the background
-    stream in memory too.
+    The rare positives (few by definition) are gathered in one pass and kept in memory, shared by
+    every draw, and each rare class's stream repeats from there, so the data is read twice per epoch
+    whatever K is: once for the rare pool (the first epoch only), once for the background stream.
     """
     if not 0.0 < rare_fraction < 1.0:
         raise ValueError(f"rare_fraction={rare_fraction} must be strictly between 0 and 1")
     num_rare = num_classes - 1
     rare_pool = examples.filter(lambda ex: ex["label"] > 0).cache()
     background = examples.filter(lambda ex: ex["label"] == 0)
-    streams = []
-    for c in range(num_classes):
-        stream = (background.cache() if cache else background) if c == 0 else rare_pool.filter(
-            lambda ex, c=c: ex["label"] == c)
-        streams.append(stream.shuffle(SHUFFLE_BUFFER, seed=seed + c, reshuffle_each_iteration=True).repeat())
     weights = [1.0 - rare_fraction] + [rare_fraction / num_rare] * num_rare
-    mixed = tf.data.Dataset.sample_from_datasets(streams, weights, seed=seed, rerandomize_each_iteration=True)
-    return mixed.take(num_examples)
+
+    def draw(seed: int) -> tf.data.Dataset:
+        streams = [
+            (background if c == 0 else rare_pool.filter(lambda ex, c=c: ex["label"] == c))
+            .shuffle(SHUFFLE_BUFFER, seed=seed + c, reshuffle_each_iteration=True).repeat()
+            for c in range(num_classes)
+        ]
+        mixed = tf.data.Dataset.sample_from_datasets(streams, weights, seed=seed, rerandomize_each_iteration=True)
+        return mixed.take(num_examples)
+
+    return draw
 
 
-def training_batches(
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one training epoch's shuffle, sampling and augmentation draws. Stream seeds add
+    offsets below EPOCH_SEED_STRIDE (one per class), so epochs never share one."""
+    return seed + EPOCH_SEED_STRIDE * epoch
+
+
+EpochBatches = Callable[..., tf.data.Dataset]  # (epoch, skip=0) -> that epoch's batches from batch `skip` on
+
+
+def training_epochs(
     examples: tf.data.Dataset,
     batch_size: int,
     seed: int,
@@ -99,44 +115,74 @@ def training_batches(
     rare_batch_fraction: float = 0.0,
     num_classes: int | None = None,
     decode: Decoder | None = None,
-) -> tf.data.Dataset:
-    """Shuffled (or resampled), augmented training batches.
+) -> EpochBatches:
+    """Shuffled (or resampled), augmented training batches, one dataset per epoch.
+
+    Returns epoch_batches(epoch, skip=0): epoch `epoch`'s batches (images float32 [B, H, W, 3] in
+    [0, 255], targets dict), starting after its first `skip` batches. Each epoch's draws come from
+    epoch_seed(seed, epoch) alone, so the same (epoch, skip) gives the same batches in any process
+    (bit for bit under tf.config.experimental.enable_op_determinism): an interrupted run resumes
+    exactly where it stopped. The decoded-image cache sits below the per-epoch stages and every
+    epoch's dataset shares it; the first call fills it in one pass (a half-read memory cache would be
+    dropped when an epoch stops before the end of its data, as distributed epochs of a fixed step
+    count do).
 
     Args:
       examples: {"image": uint8 [H, W, 3] (or encoded, with `decode`), "label", "teacher_label",
         "teacher_probs", "id"}.
       batch_size: images per step; the last partial batch is dropped.
-      seed: shuffling, sampling and augmentation seed (re-drawn every epoch).
+      seed: shuffling, sampling and augmentation seed of the run.
       augmentation: False feeds the images as they are.
       cache: keep decoded examples in memory after the first epoch (decoded first); without, the
         encoded examples are shuffled or resampled and only those drawn are decoded, every epoch.
       num_examples: if known, declared to tf.data so Keras knows the steps per epoch up front;
         required by resampling, whose epochs are that long.
-      rare_batch_fraction: 0 samples the data as it is; otherwise `resample` makes the rare classes
+      rare_batch_fraction: 0 samples the data as it is; otherwise `resampler` makes the rare classes
         this fraction of each batch (in expectation).
       num_classes: K + 1, required by resampling.
       decode: turns an example's encoded "image" into pixels (a source's `decode`); None when the
         examples are decoded already.
     """
+    if rare_batch_fraction > 0 and (num_examples is None or num_classes is None):
+        raise ValueError("resampling needs num_examples (the epoch length) and num_classes")
     if cache:
-        examples, decode = _decoded(examples, decode), None
+        examples, decode = _prepare(_decoded(examples, decode), cache=True, num_examples=num_examples), None
+    elif rare_batch_fraction == 0:
+        examples = _prepare(examples, cache=False, num_examples=num_examples)
     if rare_batch_fraction > 0:
-        if num_examples is None or num_classes is None:
-            raise ValueError("resampling needs num_examples (the epoch length) and num_classes")
-        examples = resample(examples, num_classes, rare_batch_fraction, seed, num_examples, cache)
+        draw = resampler(examples, num_classes, rare_batch_fraction, num_examples)
     else:
-        examples = _prepare(examples, cache, num_examples)
-        examples = examples.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-    batches = (
-        _decoded(examples, decode)
-        .map(_split_images_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch_size, drop_remainder=True)
-    )
-    if augmentation:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        batches = tf.data.Dataset.zip(batches, seeds).map(
-            lambda batch, s: (augment(batch[0], s), batch[1]), num_parallel_calls=tf.data.AUTOTUNE)
-    return batches.prefetch(tf.data.AUTOTUNE)
+        def draw(seed: int) -> tf.data.Dataset:
+            return examples.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+
+    cache_filled = not cache
+
+    def epoch_batches(epoch: int = 0, skip: int = 0) -> tf.data.Dataset:
+        nonlocal cache_filled
+        if not cache_filled:  # decode everything into the cache now, so that no epoch leaves it half full
+            started = time.time()
+            count = int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+            logging.info("Decoded %d training examples into memory in %.1f s", count, time.time() - started)
+            cache_filled = True
+        seed_of_epoch = epoch_seed(seed, epoch)
+        batches = (
+            _decoded(draw(seed_of_epoch), decode)
+            .map(_split_images_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=True)
+        )
+        if augmentation:
+            seeds = tf.data.Dataset.random(seed=seed_of_epoch, rerandomize_each_iteration=True).batch(2)
+            batches = tf.data.Dataset.zip(batches, seeds).map(
+                lambda batch, s: (augment(batch[0], s), batch[1]), num_parallel_calls=tf.data.AUTOTUNE)
+        return batches.skip(skip).prefetch(tf.data.AUTOTUNE)
+
+    return epoch_batches
+
+
+def training_batches(examples: tf.data.Dataset, batch_size: int, seed: int, **options) -> tf.data.Dataset:
+    """The first epoch of training_epochs(examples, batch_size, seed, **options); iterating it again
+    draws a new epoch (a new shuffle, mix and augmentation), as Keras's fit does over one dataset."""
+    return training_epochs(examples, batch_size, seed, **options)(0)
 
 
 def evaluation_batches(

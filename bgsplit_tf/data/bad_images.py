@@ -1,0 +1,139 @@
+"""Images that do not decode, found before training starts: listed, counted, and skipped or fatal.
+
+--bad_images=skip (default) leaves them out of every split (the run's counts, teacher targets and
+batches never see them) and writes them to <output_dir>/bad_images.tsv with a warning in the log;
+--bad_images=fail stops before training with the list. Without this pass, one corrupt file would stop
+training mid-epoch with a TensorFlow stack trace.
+
+Each split is decoded once in parallel in tf.data, with errors dropped (`ignore_errors`); an id that
+does not come out is bad, and only those few are decoded again, one by one, to say why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from bgsplit_tf import faults
+
+POLICIES = ("skip", "fail")
+REPORT_FILE = "bad_images.tsv"
+SCAN_BATCH = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class BadImage:
+    """One image that does not decode: its split, example id, and TensorFlow's reason."""
+
+    split: str
+    id: str
+    reason: str
+
+
+def find_bad_images(source, split: str) -> tuple[BadImage, ...]:
+    """The split's images that do not decode (corrupt, truncated, empty, not an image, missing, too
+    large), in split order. Decodes every image once; memoised per (source, split, source version)."""
+    return _find_bad_images(source, split, source.version(split))
+
+
+@functools.lru_cache(maxsize=32)
+def _find_bad_images(source, split: str, version: str) -> tuple[BadImage, ...]:
+    del version  # part of the memo's key only: a changed file is scanned again
+    ids = source.read_labels(split)[1]
+
+    def decoded_id(example):
+        # The pixel sum depends on every decoded value, so graph optimisation cannot prune the decode.
+        return example["id"], tf.reduce_sum(tf.cast(source.decode(example)["image"], tf.int64))
+
+    survivors = (source.encoded_examples(split).map(decoded_id, num_parallel_calls=tf.data.AUTOTUNE)
+                 .ignore_errors().batch(SCAN_BATCH))
+    good = {example_id for batch_ids, _ in survivors.as_numpy_iterator() for example_id in batch_ids}
+    bad_ids = [example_id for example_id in ids if example_id not in good]
+    if not bad_ids:
+        return ()
+    return tuple(BadImage(split, example_id.decode(), reason) for example_id, reason in
+                 zip(bad_ids, _reasons(source, split, bad_ids)))
+
+
+def _reasons(source, split: str, bad_ids: list[bytes]) -> list[str]:
+    """Why each of bad_ids (in split order) fails to decode: the error's message, cleaned up."""
+    wanted = tf.constant(bad_ids)
+    reasons = []
+    for example in source.encoded_examples(split).filter(lambda ex: tf.reduce_any(ex["id"] == wanted)):
+        try:
+            source.decode(example)
+            reasons.append("decodes when read alone (a transient read error?)")
+        except tf.errors.OpError as error:
+            reasons.append(faults.error_summary(error))
+    return reasons
+
+
+@dataclasses.dataclass(frozen=True)
+class ScreenedSource:
+    """A source without its bad images: the same interface (read_labels, examples, encoded_examples,
+    decode, ...), each split's listing and example streams leaving out the ids in `excluded`.
+
+    excluded: ((split, (id bytes, ...)), ...), hashable so that the source keys memos as sources do.
+    """
+
+    inner: object
+    excluded: tuple[tuple[str, tuple[bytes, ...]], ...]
+
+    def __getattr__(self, name):  # label_names, never_rare, image_shape, decode, name, version, ...
+        return getattr(self.inner, name)
+
+    def _excluded(self, split: str) -> tuple[bytes, ...]:
+        return dict(self.excluded).get(split, ())
+
+    def read_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        labels, ids = self.inner.read_labels(split)
+        keep = ~np.isin(ids, np.array(self._excluded(split), dtype=object))
+        return labels[keep], ids[keep]
+
+    def encoded_examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+        """The inner source's encoded examples without the excluded ones; skip and shard count the
+        remaining examples (positions in read_labels's order)."""
+        excluded = self._excluded(split)
+        examples = self.inner.encoded_examples(split)
+        if excluded:
+            dropped = tf.constant(excluded)
+            examples = examples.filter(lambda ex: ~tf.reduce_any(ex["id"] == dropped))
+        return examples.skip(skip).shard(shard[1], shard[0])
+
+    def examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+        return self.encoded_examples(split, skip, shard).map(self.inner.decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def screen(source, splits: tuple[str, ...], policy: str) -> tuple[object, list[BadImage]]:
+    """(the source without its bad images, the bad images) over `splits`; policy "fail" raises
+    BadImagesError when there are any. The source itself comes back when all images decode."""
+    if policy not in POLICIES:
+        raise ValueError(f"--bad_images={policy!r} is not one of {POLICIES}")
+    bad = [image for split in dict.fromkeys(splits) for image in find_bad_images(source, split)]
+    if bad and policy == "fail":
+        listed = "\n".join(f"  [{b.split}] {b.id}: {b.reason}" for b in bad[:20])
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise BadImagesError(f"{len(bad)} images do not decode:\n{listed}{more}\nRepair or remove them, or pass "
+                             "--bad_images=skip to train without them.")
+    if not bad:
+        return source, []
+    by_split = {}
+    for image in bad:
+        by_split.setdefault(image.split, []).append(image.id.encode())
+    return ScreenedSource(source, tuple((split, tuple(ids)) for split, ids in by_split.items())), bad
+
+
+class BadImagesError(faults.TrainingFault):
+    """--bad_images=fail found images that do not decode."""
+
+
+def write_report(bad: list[BadImage], output_dir: pathlib.Path) -> pathlib.Path:
+    """<output_dir>/bad_images.tsv: a header, then split, id and reason per bad image."""
+    path = pathlib.Path(output_dir) / REPORT_FILE
+    rows = ["split\tid\treason", *(f"{b.split}\t{b.id}\t{b.reason}" for b in bad)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
