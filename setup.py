@@ -38,6 +38,7 @@ setup(
             "bgsplit-predict=bgsplit_tf.predict:run",
             "bgsplit-precompute=bgsplit_tf.precompute:run",
             "bgsplit-bench=bgsplit_tf.bench:run",
+            "bgsplit-bench-decode=bgsplit_tf.bench_decode:run",
         ]
     },
 )

@@ -100,6 +100,11 @@ def test_every_exif_orientation_is_turned_upright_as_pillow_does(orientation):
     decoded = image_files.decode_bytes(tf.constant(data)).numpy().astype(int)
     assert decoded.shape == expected.shape
     assert np.abs(decoded - expected).mean() < 2.0  # the same geometry; only the JPEG decoders' rounding differs
+    # Resized while decoding (before turning, to the turned size when H and W swap): the same picture.
+    resized = image_files.decode_bytes(tf.constant(data), (12, 16)).numpy().astype(int)
+    turned_then_resized = image_files.resize_uint8(tf.constant(decoded.astype(np.uint8)), (12, 16)).numpy()
+    assert resized.shape == (12, 16, 3)
+    assert np.abs(resized - turned_then_resized.astype(int)).mean() < 2.0
 
 
 def test_header_sizes_are_read_without_decoding():

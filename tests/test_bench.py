@@ -33,3 +33,14 @@ def test_only_the_ratios_of_cases_that_ran_are_reported():
     rates = {"a_custom_step_xla": 600.0, "b_custom_step_no_xla": 1000.0, "d_full_pipeline_cache_yes": 800.0}
     assert bench._ratios(rates, "b_custom_step_no_xla") == pytest.approx(
         {"a_over_b_xla_speedup": 0.6, "d_input_bound_fraction_cache_yes": 0.2})
+
+
+def test_the_decode_benchmark_reports_both_ways_and_their_ratio():
+    result = subprocess.run([sys.executable, "-m", "bgsplit_tf.bench_decode", "--images=8", "--height=40",
+                             "--width=50", "--rounds=1", "--passes=1"],
+                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert set(report["fastest_images_per_second"]) == {"bare", "ours"}
+    assert all(rate > 0 for rate in report["fastest_images_per_second"].values())
+    assert report["ours_over_bare"] > 0

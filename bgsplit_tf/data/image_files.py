@@ -19,8 +19,10 @@ import tensorflow as tf
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 # Pillow's DecompressionBombError limit: 2 x 89,478,485 pixels (~537 MB decoded as RGB).
 MAX_PIXELS = 178_956_970
-# JPEG segments walked to find the EXIF APP1 segment (it follows SOI, or JFIF's APP0, in practice).
-MAX_JPEG_SEGMENTS = 6
+# Leading bytes of a JPEG searched for its EXIF APP1 segment, which follows SOI (or JFIF's APP0) in what
+# cameras and phones write; one found further in (after a large ICC or Photoshop segment) is missed and
+# the image is left as stored.
+EXIF_SEARCH_BYTES = 1024
 EXIF_ORIENTATION_TAG = 0x0112
 MAX_IFD_ENTRIES = 64  # IFD0 entries searched for the orientation tag (cameras write ~10-20)
 
@@ -46,9 +48,11 @@ def read_manifest(manifest: str | pathlib.Path) -> tuple[list[str], list[str]]:
     return paths, labels
 
 
-def decode_bytes(encoded: tf.Tensor) -> tf.Tensor:
+def decode_bytes(encoded: tf.Tensor, image_size: tuple[int, int] | None = None) -> tf.Tensor:
     """One encoded image (string []: JPEG, PNG, GIF first frame, BMP) -> uint8 [H, W, 3] RGB, turned
-    upright by its EXIF orientation. InvalidArgumentError when it does not decode or is too large."""
+    upright by its EXIF orientation and, if image_size (H, W) is given, resized to it (bilinear,
+    rounded; before turning, which then moves fewer pixels). InvalidArgumentError when it does not
+    decode or its header declares more than MAX_PIXELS pixels."""
     height, width = declared_size(encoded)
     within_limit = tf.debugging.assert_less_equal(
         height * width, tf.constant(MAX_PIXELS, tf.int64),
@@ -56,9 +60,13 @@ def decode_bytes(encoded: tf.Tensor) -> tf.Tensor:
                 "a scan far larger than a classifier needs); downscale it")
     with tf.control_dependencies([within_limit]):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
-    image = apply_orientation(image, exif_orientation(encoded))
     image.set_shape([None, None, 3])
-    return image
+    orientation = exif_orientation(encoded)
+    if image_size is not None:  # orientations 5-8 swap height and width
+        stored_size = tf.where(orientation >= 5, tf.constant(image_size[::-1]), tf.constant(image_size))
+        image = resize_uint8(image, stored_size)
+    image = apply_orientation(image, orientation)
+    return tf.ensure_shape(image, [None, None, 3] if image_size is None else [*image_size, 3])
 
 
 def _bytes_at(encoded: tf.Tensor, position: tf.Tensor, length: int) -> tf.Tensor:
@@ -82,80 +90,70 @@ def declared_size(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     GIF, BMP); (0, 0) for other bytes, which decode_image then rejects."""
     head = _bytes_at(encoded, 0, 26)
 
-    def of_jpeg():
-        shape = tf.cast(tf.image.extract_jpeg_shape(encoded), tf.int64)
-        return shape[0], shape[1]
-
-    def read(height_at: int, width_at: int, size: int, little_endian: bool, signed_height: bool = False):
-        def sizes():
-            height = _unsigned(head[height_at:height_at + size], little_endian)
-            if signed_height:  # a BMP stored top-down has a negative height
-                height = tf.where(height >= 2 ** 31, 2 ** 32 - height, height)
-            return height, _unsigned(head[width_at:width_at + size], little_endian)
-        return sizes
-
-    def starts_with(*signature: int):
+    def starts_with(*signature: int) -> tf.Tensor:
         return tf.reduce_all(head[:len(signature)] == tf.constant(signature, tf.int64))
 
-    zero = tf.constant(0, tf.int64)
-    return tf.case([(tf.io.is_jpeg(encoded), of_jpeg),
-                    (starts_with(0x89, 0x50, 0x4E, 0x47), read(20, 16, 4, False)),  # PNG: IHDR width, height
-                    (starts_with(0x47, 0x49, 0x46), read(8, 6, 2, True)),  # GIF: logical screen
-                    (starts_with(0x42, 0x4D), read(22, 18, 4, True, signed_height=True))],  # BMP: BITMAPINFOHEADER
-                   default=lambda: (zero, zero), exclusive=True)
+    png = tf.stack([_unsigned(head[20:24], False), _unsigned(head[16:20], False)])  # IHDR height, width
+    gif = tf.stack([_unsigned(head[8:10], True), _unsigned(head[6:8], True)])  # logical screen
+    bmp_height = _unsigned(head[22:26], True)
+    bmp = tf.stack([tf.where(bmp_height >= 2 ** 31, 2 ** 32 - bmp_height, bmp_height),  # negative: top-down
+                    _unsigned(head[18:22], True)])
+    other = tf.where(starts_with(0x89, 0x50, 0x4E, 0x47), png, tf.where(
+        starts_with(0x47, 0x49, 0x46), gif, tf.where(starts_with(0x42, 0x4D), bmp, tf.zeros([2], tf.int64))))
+    size = tf.cond(tf.io.is_jpeg(encoded), lambda: tf.cast(tf.image.extract_jpeg_shape(encoded)[:2], tf.int64),
+                   lambda: other)
+    return size[0], size[1]
 
 
 def exif_orientation(encoded: tf.Tensor) -> tf.Tensor:
-    """The EXIF orientation (int64 [], 1..8) of a JPEG: tag 0x0112 of IFD0 in its "Exif" APP1 segment,
-    found by walking the first MAX_JPEG_SEGMENTS segments; 1 (as stored) for other formats, or when
-    it is absent or unreadable."""
-    signature = tf.constant([0xFF, 0xE1, 0, 0, 0x45, 0x78, 0x69, 0x66, 0, 0], tf.int64)  # APP1, length, "Exif\0\0"
-    compared = tf.constant([True, True, False, False, True, True, True, True, True, True])  # not the length
-    position, tiff = tf.constant(2, tf.int64), tf.constant(-1, tf.int64)
-    for _ in range(MAX_JPEG_SEGMENTS):
-        segment = _bytes_at(encoded, position, 10)
-        is_exif = tf.reduce_all((segment == signature) | ~compared)
-        tiff = tf.where((tiff < 0) & is_exif, position + 10, tiff)
-        position += 2 + _unsigned(segment[2:4], False)
-    header = _bytes_at(encoded, tiff, 8)
+    """The EXIF orientation (int64 [], 1..8) of a JPEG: tag 0x0112 of IFD0 in the "Exif" APP1 segment
+    within its first EXIF_SEARCH_BYTES bytes; 1 (as stored) for other formats, or when it is absent or
+    unreadable. About thirty small ops, none of them a pass over the image."""
+    head = tf.strings.substr(encoded, 0, tf.minimum(tf.strings.length(encoded), EXIF_SEARCH_BYTES))
+    parts = tf.strings.split(head, sep="Exif\0\0", maxsplit=1)  # the bytes before the signature, and after
+    data = _bytes_at(encoded, 0, EXIF_SEARCH_BYTES)
+    app1 = tf.cast(tf.strings.length(parts[0]), tf.int64) - 4  # the APP1 marker and length precede "Exif"
+    tiff = app1 + 10
+    marker = _gathered(data, app1, 2)
+    matched = (tf.size(parts) == 2) & tf.reduce_all(marker == tf.constant([0xFF, 0xE1], tf.int64))
+    header = _gathered(data, tiff, 8)
     little = tf.equal(header[0], 0x49)  # "II": little-endian; "MM": big-endian
-    ifd = _bytes_at(encoded, tiff + _unsigned(header[4:8], little), 2 + 12 * MAX_IFD_ENTRIES)
+    ifd = _gathered(data, tiff + _unsigned(header[4:8], little), 2 + 12 * MAX_IFD_ENTRIES)
     entries = tf.reshape(ifd[2:], [MAX_IFD_ENTRIES, 12])  # tag(2) type(2) count(4) value(4)
     is_orientation = (_unsigned(entries[:, :2], little) == EXIF_ORIENTATION_TAG) & (
         tf.range(MAX_IFD_ENTRIES, dtype=tf.int64) < _unsigned(ifd[:2], little))
     value = _unsigned(tf.gather(entries, tf.argmax(tf.cast(is_orientation, tf.int32)))[8:10], little)
-    found = tf.io.is_jpeg(encoded) & (tiff >= 0) & tf.reduce_any(is_orientation)
+    found = tf.io.is_jpeg(encoded) & matched & tf.reduce_any(is_orientation)
     return tf.where(found & (value >= 1) & (value <= 8), value, 1)
+
+
+def _gathered(data: tf.Tensor, start: tf.Tensor, length: int) -> tf.Tensor:
+    """data[start:start + length] (int64 [length]), zeros past the end of data (int64 [L])."""
+    indices = start + tf.range(length, dtype=tf.int64)
+    size = tf.cast(tf.shape(data)[0], tf.int64)
+    return tf.where(indices < size, tf.gather(data, tf.clip_by_value(indices, 0, size - 1)), 0)
 
 
 def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     """uint8 [H, W, C] as stored -> as meant to be seen, for an EXIF orientation (int64 [], 1..8):
     2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
-    counter-clockwise (5 to 8 swap H and W)."""
-    def transposed():
-        return tf.transpose(image, [1, 0, 2])
-
-    branches = [  # plain reversals and transposes: no asserts to stop graph optimisations
-        lambda: image,
-        lambda: tf.reverse(image, [1]),
-        lambda: tf.reverse(image, [0, 1]),
-        lambda: tf.reverse(image, [0]),
-        transposed,
-        lambda: tf.reverse(transposed(), [1]),
-        lambda: tf.reverse(transposed(), [0, 1]),
-        lambda: tf.reverse(transposed(), [0]),
-    ]
-    return tf.switch_case(tf.cast(orientation - 1, tf.int32), branches)
+    counter-clockwise (5 to 8 swap H and W). Each is a transpose (5-8) then a reversal of rows, columns
+    or both: two ops, whose identity cases copy nothing."""
+    index = tf.cast(orientation - 1, tf.int32)
+    transpose = index >= 4
+    reverse_rows = tf.gather([False, False, True, True, False, False, True, True], index)
+    reverse_columns = tf.gather([False, True, True, False, False, True, True, False], index)
+    image = tf.transpose(image, tf.where(transpose, [1, 0, 2], [0, 1, 2]))
+    return tf.reverse(image, tf.boolean_mask([0, 1], tf.stack([reverse_rows, reverse_columns])))
 
 
 def decode_file(path: tf.Tensor, image_size: tuple[int, int] | None = None) -> tf.Tensor:
     """Reads and decodes one image file (string []) -> uint8 [H, W, 3], resized to image_size if given
-    (bilinear, rounded back to uint8)."""
-    image = decode_bytes(tf.io.read_file(path))
-    return image if image_size is None else resize_uint8(image, image_size)
+    (see decode_bytes)."""
+    return decode_bytes(tf.io.read_file(path), image_size)
 
 
-def resize_uint8(image: tf.Tensor, image_size: tuple[int, int]) -> tf.Tensor:
+def resize_uint8(image: tf.Tensor, image_size: tuple[int, int] | tf.Tensor) -> tf.Tensor:
     """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C]: bilinear, rounded back to uint8."""
     resized = tf.image.resize(tf.cast(image, tf.float32), image_size)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
