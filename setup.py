@@ -27,7 +27,8 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.16"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
-        "test": ["pytest>=8", "scikit-learn>=1.3", "hypothesis>=6.100"],
+        "test": ["pytest>=8", "scikit-learn>=1.3", "hypothesis>=6.100", "nbclient>=0.10", "nbformat>=5.10",
+                 "ipykernel>=6.29"],
     },
     entry_points={
         "console_scripts": [

@@ -59,6 +59,7 @@ class TeacherInStepModel(bgsplit_model.BackgroundSplittingModel):
         self.teacher = teacher
 
     def train_step(self, data):
+        """Runs the frozen teacher on the batch for its targets, then our train step on them."""
         images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         probs = tf.nn.softmax(self.teacher(images, training=False), axis=-1)
         targets = {**targets, "teacher_label": tf.argmax(probs, axis=-1, output_type=tf.int32),
@@ -104,6 +105,7 @@ def _sgd(learning_rate: float = 0.01) -> keras.optimizers.Optimizer:
 
 
 def our_model(teacher: keras.Model, jit_compile: bool) -> keras.Model:
+    """Case a/b's model: BackgroundSplittingModel on the teacher's trunk, compiled with SGD."""
     model = bgsplit_model.BackgroundSplittingModel(network_lib.network_from_teacher(teacher, NUM_RARE),
                                                    aux_weight=AUX_WEIGHT)
     model.compile(optimizer=_sgd(), jit_compile=jit_compile)
@@ -283,6 +285,7 @@ def _cpu_name() -> str:
 
 
 def main(argv):
+    """Runs the chosen cases and writes the JSON report (absl main)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = config_lib.config_from_flags()

@@ -79,6 +79,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    """Prints the benchmark's JSON report (absl main)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     print(json.dumps(benchmark(FLAGS.images, FLAGS.height, FLAGS.width, FLAGS.orientations, FLAGS.rounds,

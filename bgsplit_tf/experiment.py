@@ -51,6 +51,7 @@ class Method:
     description: str = ""
 
     def resolved_overrides(self, base: config_lib.TrainConfig) -> dict:
+        """The method's flag overrides, those computed from the base config resolved against it."""
         return {key: value(base) if callable(value) else value for key, value in self.overrides.items()}
 
 
@@ -161,6 +162,7 @@ class Runner:
         return dataclasses.replace(self.base, **overrides)
 
     def run(self, method: str, values: dict, fraction: float | None, seed: int) -> dict:
+        """Trains one grid cell (or reads its finished metrics.json) and returns its metrics."""
         config = self.config(method, values, fraction, seed)
         metrics = finished_metrics(config)
         if metrics is None:
@@ -321,6 +323,7 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
 
 
 def main(argv):
+    """Runs the experiment the flags describe and prints its results table (absl main)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     base = config_lib.config_from_flags()

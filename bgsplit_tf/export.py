@@ -179,6 +179,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    """Exports --run_dir to --export_dir (absl main)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     path = export_run(FLAGS.run_dir, FLAGS.export_dir or pathlib.Path(FLAGS.run_dir) / "export", FLAGS.version)

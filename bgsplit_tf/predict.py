@@ -99,6 +99,7 @@ class TopImages:
                     heapq.heapreplace(heap, entry)
 
     def best(self, k: int) -> list[tuple[float, str, np.ndarray]]:
+        """Rare class k's kept (score, item, image uint8 [H, W, 3]), highest score first."""
         return [(s, item, image) for s, _, item, image in sorted(self.heaps[k], key=lambda e: -e[0])]
 
 
@@ -172,6 +173,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    """Mines --images with --model and writes the outputs (absl main)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     summary = mine(FLAGS.model, FLAGS.images, FLAGS.output_dir, FLAGS.batch_size, FLAGS.top_n,

@@ -77,6 +77,7 @@ def pretrain_teacher(data_dir: str | None, builder_config: str, holdout_percent:
 
 
 def write_model_card(output: pathlib.Path, card: dict) -> None:
+    """Writes the teacher's card next to it: <output>.json (the figures) and <output>.md (readable)."""
     (output.with_suffix(".json")).write_text(json.dumps(card, indent=2))
     (output.with_suffix(".md")).write_text(
         f"""# Teacher of the embedded benchmark ({output.name})
@@ -94,6 +95,7 @@ def write_model_card(output: pathlib.Path, card: dict) -> None:
 
 
 def main(argv):
+    """Trains the teacher and writes it with its card (absl main)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     teacher, card = pretrain_teacher(FLAGS.data_dir or None, FLAGS.config, FLAGS.holdout_percent, FLAGS.epochs,

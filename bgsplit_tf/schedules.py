@@ -47,6 +47,7 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < self.warmup_steps, warm, after)
 
     def get_config(self):
+        """The constructor's arguments, for Keras serialisation."""
         return {
             "peak": self.peak,
             "total_steps": self.total_steps,

@@ -143,6 +143,8 @@ class TargetsMemo:
         self.worker = worker  # (index, count): multi-worker training shares the cache's precompute
 
     def get(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model):
+        """The TeacherTargets of source[split] under the config's teacher: memoised, read from (or
+        written to) the cache."""
         key = (source, split, config.teacher, config.teacher_weights, config.teacher_endpoint,
                config.teacher_output_key, config.teacher_output, config.teacher_top_k, config.teacher_cache_dir)
         if key not in self._targets:

@@ -157,8 +157,9 @@ def test_training_skips_and_lists_the_bad_files_and_keeps_the_rest(messy_root, t
 def test_bad_images_fail_policy_stops_before_training_with_the_list(messy_root, tmp_path):
     config = config_lib.TrainConfig(dataset=f"folder:{messy_root}", bad_images="fail", epochs=1,
                                     output_dir=str(tmp_path / "run"))
-    with pytest.raises(faults.TrainingFault, match=r"(?s)15 images do not decode:\n  \[train\] train/fox/bomb.png: "
-                                                   r"[^\n]*MAX_PIXELS[^\n]*\(900000000 declared\)\n.*--bad_images=skip"):
+    expected = (r"(?s)15 images do not decode:\n  \[train\] train/fox/bomb.png: [^\n]*MAX_PIXELS[^\n]*"
+                r"\(900000000 declared\)\n.*--bad_images=skip")
+    with pytest.raises(faults.TrainingFault, match=expected):
         train.run_training(config, verbose=0)
     assert not (tmp_path / "run" / "metrics.json").exists()
 

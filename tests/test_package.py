@@ -1,5 +1,10 @@
 """Packaging: the TensorFlow-less import message and the console scripts."""
 
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+import re
 import shutil
 import subprocess
 import sys
@@ -25,11 +30,22 @@ def test_import_without_tensorflow_names_the_extras():
     assert "bgsplit_tf[cpu]" in result.stderr and "bgsplit_tf[gpu]" in result.stderr
 
 
-@pytest.mark.parametrize("script, flag", [
-    ("bgsplit-train", "--output_dir"), ("bgsplit-experiment", "--background_fractions"),
-    ("bgsplit-pretrain", "--output"), ("bgsplit-export", "--run_dir"), ("bgsplit-predict", "--images"),
-    ("bgsplit-precompute", "--teacher_cache_dir"), ("bgsplit-bench", "--jpeg_images"),
-])
+# One of each console script's own flags, which its --help must list.
+SCRIPT_FLAGS = {
+    "bgsplit-train": "--output_dir", "bgsplit-experiment": "--background_fractions", "bgsplit-pretrain": "--output",
+    "bgsplit-export": "--run_dir", "bgsplit-predict": "--images", "bgsplit-precompute": "--teacher_cache_dir",
+    "bgsplit-bench": "--jpeg_images", "bgsplit-bench-decode": "--orientations",
+}
+
+
+def test_every_console_script_of_setup_py_is_checked_here():
+    from tests.conftest import REPO
+
+    declared = re.findall(r'"(bgsplit-[a-z-]+)=', (REPO / "setup.py").read_text())
+    assert sorted(declared) == sorted(SCRIPT_FLAGS)
+
+
+@pytest.mark.parametrize("script, flag", sorted(SCRIPT_FLAGS.items()))
 def test_console_scripts_answer_help(script, flag):
     executable = shutil.which(script)
     assert executable, f"{script} is not installed; run pip install -e '.[cpu,test]'"
@@ -46,6 +62,44 @@ def test_train_help_documents_the_method_flags():
                  "--logit_adjustment", "--la_tau", "--rare_batch_fraction", "--background_fraction",
                  "--background_keep", "--export_dir"):
         assert flag in result.stdout
+
+
+def test_helpfull_documents_every_training_flag():
+    from bgsplit_tf import config as config_lib
+
+    shown = subprocess.run([sys.executable, "-m", "bgsplit_tf.train", "--helpfull"], capture_output=True,
+                           text=True, timeout=120).stdout
+    for field in dataclasses.fields(config_lib.TrainConfig):
+        # absl prints "  --[no]name: help" or "  --name: help"; the help must not be empty.
+        match = re.search(rf"--(?:\[no\])?{field.name}: (\S.*)", shown)
+        assert match, f"--{field.name} is missing from bgsplit-train --helpfull"
+
+
+def _public_members(module):
+    """(qualified name, object) of the functions and classes a module defines (not imports), and their
+    public methods."""
+    for name, member in vars(module).items():
+        if name.startswith("_") or getattr(member, "__module__", None) != module.__name__:
+            continue
+        if inspect.isfunction(member):
+            yield f"{module.__name__}.{name}", member
+        elif inspect.isclass(member):
+            yield f"{module.__name__}.{name}", member
+            for method_name, method in vars(member).items():
+                if not method_name.startswith("_") and inspect.isfunction(method):
+                    # Through the class, so that an override of a documented base method (Keras's call,
+                    # train_step, ...) inherits its docstring, as help() shows it.
+                    yield f"{module.__name__}.{name}.{method_name}", getattr(member, method_name)
+
+
+def test_every_public_function_and_class_has_a_docstring():
+    import bgsplit_tf
+
+    missing = []
+    for info in pkgutil.walk_packages(bgsplit_tf.__path__, "bgsplit_tf."):
+        module = importlib.import_module(info.name)
+        missing += [name for name, member in _public_members(module) if not inspect.getdoc(member)]
+    assert not missing, "no docstring: " + ", ".join(missing)
 
 
 def test_every_source_folder_is_a_package_and_ships():

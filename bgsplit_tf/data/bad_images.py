@@ -90,6 +90,7 @@ class ScreenedSource:
         return dict(self.excluded).get(split, ())
 
     def read_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(labels int64 [N], ids object [N]) of the split without the excluded images, in split order."""
         labels, ids = self.inner.read_labels(split)
         keep = ~np.isin(ids, np.array(self._excluded(split), dtype=object))
         return labels[keep], ids[keep]
@@ -105,6 +106,7 @@ class ScreenedSource:
         return examples.skip(skip).shard(shard[1], shard[0])
 
     def examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+        """Decoded examples without the excluded ones; see encoded_examples for skip and shard."""
         return self.encoded_examples(split, skip, shard).map(self.inner.decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 

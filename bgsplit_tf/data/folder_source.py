@@ -55,13 +55,16 @@ class FolderSource:
         return list(_manifest_categories(self.root) if self.is_manifest else _categories(self.root))
 
     def never_rare(self) -> tuple[int, ...]:
+        """Label ids that are background by definition: the --background_folder category, if present."""
         names = self.label_names()
         return (names.index(self.background_folder),) if self.background_folder in names else ()
 
     def image_shape(self) -> tuple:
+        """(H, W, 3): every image is resized to image_size."""
         return (*self.image_size, 3)
 
     def check_split(self, split: str) -> None:
+        """Raises a ValueError naming the expected layout when the split's folder or manifest is missing."""
         if self.is_manifest:
             if not (self.root / f"{split}.csv").is_file():
                 raise ValueError(f"{self.root} has no manifest {split}.csv; expected {self.root}/<split>.csv with "

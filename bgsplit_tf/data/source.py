@@ -62,6 +62,7 @@ class Source:
         return tuple(self.builder().info.features[self.image_key].shape)
 
     def check_split(self, split: str) -> None:
+        """Raises a ValueError naming the dataset's splits when `split` (TFDS split syntax) is not one."""
         splits = self.builder().info.splits
         base = split.split("[")[0]
         if splits and base not in splits:  # (tfds.testing.mock_data leaves the split list empty)

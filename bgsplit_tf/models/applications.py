@@ -29,6 +29,7 @@ class CaffePreprocess(layers.Layer):
     MEAN_BGR = (103.939, 116.779, 123.68)
 
     def call(self, pixels):
+        """RGB float32 [B, H, W, 3] in [0, 255] -> BGR minus the ImageNet channel means."""
         return ops.flip(pixels, axis=-1) - ops.convert_to_tensor(self.MEAN_BGR, dtype=pixels.dtype)
 
 

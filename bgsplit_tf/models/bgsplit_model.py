@@ -56,6 +56,7 @@ class BackgroundSplittingModel(keras.Model):
         self.aux_loss_tracker = keras.metrics.Mean(name="aux_loss")
 
     def call(self, images, training=False):
+        """images float32 [B, H, W, 3] in [0, 255] -> {"main": [B, K + 1], "aux": [B, M]} logits."""
         return self.network(images, training=training)
 
     @property
@@ -94,6 +95,7 @@ class BackgroundSplittingModel(keras.Model):
         self.optimizer.build(self.trainable_variables)
 
     def train_step(self, data):
+        """One step on (images, targets): L = L_main + aux_weight * L_aux; returns the running loss means."""
         images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)  # (fit, or train_on_batch)
         with tf.GradientTape() as tape:
             outputs = self(images, training=True)
@@ -107,6 +109,7 @@ class BackgroundSplittingModel(keras.Model):
         return self._track(total, main, aux)
 
     def test_step(self, data):
+        """The losses of one evaluation batch, without updating weights; returns the running loss means."""
         images, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
         outputs = self(images, training=False)
         return self._track(*self.compute_losses(outputs, targets))

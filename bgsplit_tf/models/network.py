@@ -21,6 +21,7 @@ class FixedBackgroundLogit(layers.Layer):
         self.value = float(value)
 
     def call(self, rare_logits):
+        """rare_logits float32 [B, K] -> [B, K + 1] with the constant background logit first."""
         background = ops.full_like(rare_logits[:, :1], self.value)
         return ops.concatenate([background, rare_logits], axis=-1)
 
@@ -42,9 +43,11 @@ class CosineDense(layers.Layer):
         self.scale = float(scale)
 
     def build(self, input_shape):
+        """Creates the kernel float32 [D, units], one weight vector per class."""
         self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="kernel")
 
     def call(self, features):
+        """features float32 [B, D] -> scale * cosine similarity to each class's weights, [B, units]."""
         cosine = ops.matmul(ops.normalize(features, axis=-1), ops.normalize(self.kernel, axis=0))
         return self.scale * cosine
 

@@ -18,6 +18,7 @@ DEFAULT_ENDPOINTS = ("serve", "serving_default")  # model.export()'s endpoint, t
 
 
 def is_saved_model(path: str | pathlib.Path) -> bool:
+    """Whether path is a SavedModel directory (holds saved_model.pb)."""
     return (pathlib.Path(path) / "saved_model.pb").is_file()
 
 
@@ -76,12 +77,14 @@ class SavedModelClassifier(layers.Layer):
         return (height or default, width or default)
 
     def call(self, pixels):
+        """pixels [B, H, W, 3] -> the endpoint's class scores, float32 [B, M]."""
         outputs = self.endpoint(tf.cast(pixels, self.input_spec_of_endpoint.dtype))
         if isinstance(outputs, dict):
             outputs = outputs[self.output_key]
         return tf.cast(outputs, tf.float32)
 
     def compute_output_shape(self, input_shape):
+        """(B, M): the endpoint's number of classes."""
         return (input_shape[0], self.num_classes)
 
 
