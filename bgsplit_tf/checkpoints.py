@@ -114,6 +114,12 @@ class RunCheckpoints:
         """Where the newest checkpoint (or `position`) stands, in words."""
         position = position or self.last_saved
         if position is None:
-            return f"no checkpoint was written to {self.directory} yet"
+            return "none yet"
         return f"epoch {position.epoch + 1}, {position.step} batches into it" if position.step else (
             f"after epoch {position.epoch}")
+
+    def kept(self) -> str:
+        """A sentence saying which checkpoint a stopped run can resume from, if any."""
+        if self.last_saved is None:
+            return f"No checkpoint was written to {self.directory} yet."
+        return f"The last good checkpoint ({self.describe()}) is kept in {self.directory}."

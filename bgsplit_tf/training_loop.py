@@ -69,14 +69,12 @@ def train(model: keras.Model, epoch_batches: EpochBatches, epochs: int, steps_pe
             if model.stop_training:
                 break
     except faults.TrainingFault as fault:
-        kept = f"The last good checkpoint ({checkpoints.describe()}) is kept in {checkpoints.directory}."
-        raise faults.TrainingFault(f"{fault} {kept}") from None
+        raise faults.TrainingFault(f"{fault} {checkpoints.kept()}") from None
     except tf.errors.OpError as error:  # e.g. a file deleted or damaged after the pre-training scan
         raise faults.TrainingFault(
             f"training stopped in epoch {epoch + 1}, batch {step + 1}: {type(error).__name__}: "
-            f"{faults.error_summary(error)}. The last checkpoint ({checkpoints.describe()}) is kept in "
-            f"{checkpoints.directory}; fix the cause and run the same command: it looks for unreadable images "
-            "again before training, then resumes.") from error
+            f"{faults.error_summary(error)}. {checkpoints.kept()} Fix the cause and run the same command: it "
+            "looks for unreadable images again before training, then resumes.") from error
     model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs=epoch_logs)
     return history

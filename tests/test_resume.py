@@ -137,7 +137,7 @@ def test_a_file_that_breaks_mid_epoch_stops_with_a_message_and_keeps_the_checkpo
 
     run_checkpoints = checkpoints.RunCheckpoints(tmp_path, model, {}, every_steps=1)
     with pytest.raises(faults.TrainingFault, match=r"training stopped in epoch 1, batch 3: NotFoundError: "
-                                                   r".*deleted_after_the_scan.jpg.*The last checkpoint \(epoch 1, "
+                                                   r".*deleted_after_the_scan.jpg.*The last good checkpoint \(epoch 1, "
                                                    r"2 batches into it\) is kept"):
         training_loop.train(model, epoch_batches, epochs=1, steps_per_epoch=3, callbacks=[],
                             checkpoints=run_checkpoints, verbose=0)
