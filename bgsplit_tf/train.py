@@ -3,7 +3,9 @@
   source -> rare task -> teacher targets -> tf.data -> two-output model -> val/test mAP
 
 Writes to --output_dir: flags.txt (re-run with --flagfile), metrics.json, tensorboard/, model.keras,
-pr_curves_test.png and train_gallery.png (the kept positives of each rare class, and some background).
+pr_curves_test.png and train_gallery.png (the kept positives of each rare class, and some background),
+bad_images.tsv when images were left out, and checkpoints/ while training (removed once the run has
+finished: rerunning an interrupted run's command resumes from them).
 """
 
 from __future__ import annotations
@@ -433,12 +435,18 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         results["eval_logit_offset"] = [float(v) for v in model.eval_logit_offset.numpy()]
     write_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
                   validation.last["mAP"], test["mAP"])
-    (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     model.network.save(output_dir / "model.keras")
     if config.export_dir:
         exported = export.export_saved_model(model.network, task.class_names, config.export_dir, points,
                                              results.get("eval_logit_offset"))
         logging.info("Exported a SavedModel for TF Serving to %s", exported)
+    # metrics.json marks the run finished, so it is written last (written to a temporary name, then
+    # renamed: a crash leaves either no marker, and the rerun resumes, or a complete one). The
+    # checkpoints served only to resume; model.keras is the trained model.
+    temporary = output_dir / "metrics.json.partial"
+    temporary.write_text(json.dumps(results, indent=2))
+    temporary.replace(output_dir / "metrics.json")
+    shutil.rmtree(run_checkpoints.directory, ignore_errors=True)
     logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", test["mAP"], validation.last["mAP"],
                  train_seconds, output_dir)
     return results
