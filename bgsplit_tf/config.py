@@ -112,7 +112,7 @@ class TrainConfig:
     export_dir: str = _flag("", "If set, export a SavedModel for TF Serving to <export_dir>/<next version>/ at the end.")
     seed: int = _flag(0, "Seed for the rare task, initialisation, shuffling and augmentation.")
     checkpoint_steps: int = _flag(1000, "Checkpoint to <output_dir>/checkpoints every this many steps, and after every epoch (0: after epochs only). Re-running an interrupted run's command resumes from the newest checkpoint.", lower_bound=0)
-    deterministic: bool = _flag(False, "TensorFlow op determinism (tf.config.experimental.enable_op_determinism): the same flags give bit-identical weights, a resumed run included; some GPU ops run slower or refuse.")
+    deterministic: bool = _flag(False, "TensorFlow op determinism (tf.config.experimental.enable_op_determinism): the same flags give bit-identical weights, a resumed run included; some GPU ops run slower or refuse. On a CPU the logged training-loss means may still differ in the last bits unless TF_ENABLE_ONEDNN_OPTS=0 is set in the environment.")
     strategy: str = _flag("default", "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (machines listed in TF_CONFIG) or tpu (--tpu).", kind="enum", enum_values=("default", "mirrored", "multi_worker", "tpu"))
     tpu: str = _flag("", "With --strategy=tpu: the TPU's name or grpc:// address (empty: the local TPU).")
     mixed_precision: str = _flag("off", "Trunk compute precision for accelerators: off (float32), float16 (with loss scaling) or bfloat16; variables, logits and losses stay float32.", kind="enum", enum_values=("off", "float16", "bfloat16"))

@@ -81,8 +81,8 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_as_an_uninterrupted_
         if name.startswith("val_") or name == "learning_rate":
             assert got["history"][name] == values, name
         else:  # the resumed epoch's running loss means included
-            # Training-loss means are reductions that feed no gradient; they differ in the last float32
-            # bits between any two processes, interrupted or not (seen: 3 values within 2 ulps in 5 runs).
+            # Training-loss means are reductions that feed no gradient; with oneDNN's CPU kernels on they
+            # differ in the last float32 bits between any two processes, interrupted or not (BUILD.md).
             np.testing.assert_allclose(got["history"][name], values, rtol=1e-6, err_msg=name)
 
 

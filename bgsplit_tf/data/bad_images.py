@@ -84,6 +84,8 @@ class ScreenedSource:
     excluded: tuple[tuple[str, tuple[bytes, ...]], ...]
 
     def __getattr__(self, name):  # label_names, never_rare, image_shape, decode, name, version, ...
+        if name in ("inner", "excluded"):  # not set yet (copy, pickle): no recursion through self.inner
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def _excluded(self, split: str) -> tuple[bytes, ...]:
