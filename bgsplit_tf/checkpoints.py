@@ -32,6 +32,7 @@ from bgsplit_tf import faults
 
 MAX_TO_KEEP = 2
 DIRECTORY = "checkpoints"
+POSITION_KEY = "position/.ATTRIBUTES/VARIABLE_VALUE"  # the position variable's name inside a checkpoint
 # Flags that say where things are or how often to save, not what is trained: a run may resume with
 # them changed.
 NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_cache_dir", "checkpoint_steps")
@@ -71,12 +72,14 @@ class RunCheckpoints:
         self.resumed_from = Position()
 
     def restore(self) -> Position:
-        """Loads the newest checkpoint into the model and returns its Position (the start, without one)."""
+        """Loads the newest checkpoint into the model and returns its Position (the start, without one).
+
+        Its flags are compared first, read alone from the checkpoint, so that a run of another shape
+        (say, another --num_rare) is refused by name rather than by a variable-shape mismatch."""
         path = self._manager.latest_checkpoint
         if path is None:
             return Position()
-        self._manager.checkpoint.restore(path).assert_existing_objects_matched()
-        saved = json.loads(self._position.numpy().decode())
+        saved = json.loads(tf.train.load_checkpoint(path).get_tensor(POSITION_KEY).decode())
         changed = {name: (saved["flags"].get(name), value) for name, value in self.flags.items()
                    if saved["flags"].get(name) != value}
         if changed:
@@ -84,6 +87,7 @@ class RunCheckpoints:
             raise faults.TrainingFault(
                 f"{self.directory} holds a checkpoint of a run with other flags ({listed}). Run the same command "
                 "to resume it, or pass --overwrite to start afresh.")
+        self._manager.checkpoint.restore(path).assert_existing_objects_matched()
         position = Position(saved["epoch"], saved["step"], saved["history"])
         self.last_saved = self.resumed_from = position
         logging.info("Resuming from %s: %s", path, self.describe(position))
@@ -108,7 +112,7 @@ class RunCheckpoints:
             self._manager.save(checkpoint_number=global_step)
         finally:
             logging.set_verbosity(verbosity)
-        self.last_saved = Position(position.epoch, position.step, position.history)
+        self.last_saved = position
 
     def describe(self, position: Position | None = None) -> str:
         """Where the newest checkpoint (or `position`) stands, in words."""

@@ -1,6 +1,7 @@
 """Checkpoints and resumption: a run killed with SIGKILL mid-epoch, then run again, ends bit-identical to
 one that was never interrupted (--deterministic)."""
 
+import dataclasses
 import json
 import re
 import signal
@@ -141,3 +142,14 @@ def test_a_file_that_breaks_mid_epoch_stops_with_a_message_and_keeps_the_checkpo
                                                    r"2 batches into it\) is kept"):
         training_loop.train(model, epoch_batches, epochs=1, steps_per_epoch=3, callbacks=[],
                             checkpoints=run_checkpoints, verbose=0)
+
+
+def test_a_checkpoint_of_another_shape_is_refused_by_its_flags_not_a_shape_error(tiny_data_dir, tmp_path):
+    out = tmp_path / "run"
+    config = _tiny_config(tiny_data_dir, out)
+    teacher = train.load_configured_teacher(config)
+    two_rare = train.build_model(config, teacher, [700, 2, 2], STEPS_PER_EPOCH)
+    checkpoints.RunCheckpoints(out, two_rare, {"num_rare": 2}, 4).save(checkpoints.Position(0, 4, {}), 4)
+    three_rare = train.build_model(dataclasses.replace(config, num_rare=3), teacher, [700, 2, 2, 2], STEPS_PER_EPOCH)
+    with pytest.raises(faults.TrainingFault, match=r"--num_rare=2 then, 3 now"):
+        checkpoints.RunCheckpoints(out, three_rare, {"num_rare": 3}, 4).restore()

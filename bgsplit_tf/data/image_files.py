@@ -69,11 +69,14 @@ def decode_bytes(encoded: tf.Tensor, image_size: tuple[int, int] | None = None) 
     return tf.ensure_shape(image, [None, None, 3] if image_size is None else [*image_size, 3])
 
 
-def _bytes_at(encoded: tf.Tensor, position: tf.Tensor, length: int) -> tf.Tensor:
-    """`length` bytes of a string [] from byte `position` (int64 []) as int64 [length], zero-padded
-    past the end."""
-    position = tf.clip_by_value(tf.cast(position, tf.int64), 0, tf.cast(tf.strings.length(encoded), tf.int64))
-    raw = tf.io.decode_raw(tf.strings.substr(encoded, position, length), tf.uint8)
+def _leading(encoded: tf.Tensor, length: int) -> tf.Tensor:
+    """The first `length` bytes (or fewer) of a string []."""
+    return tf.strings.substr(encoded, 0, tf.minimum(tf.strings.length(encoded), length))
+
+
+def _as_integers(head: tf.Tensor, length: int) -> tf.Tensor:
+    """A string [] of at most `length` bytes as int64 [length], zero-padded past its end."""
+    raw = tf.io.decode_raw(head, tf.uint8)
     return tf.ensure_shape(tf.pad(tf.cast(raw, tf.int64), [[0, length - tf.shape(raw)[0]]]), [length])
 
 
@@ -88,7 +91,7 @@ def _unsigned(data: tf.Tensor, little_endian: tf.Tensor | bool) -> tf.Tensor:
 def declared_size(encoded: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(height, width) int64 [] as an image's header declares them, read without decoding (JPEG, PNG,
     GIF, BMP); (0, 0) for other bytes, which decode_image then rejects."""
-    head = _bytes_at(encoded, 0, 26)
+    head = _as_integers(_leading(encoded, 26), 26)
 
     def starts_with(*signature: int) -> tf.Tensor:
         return tf.reduce_all(head[:len(signature)] == tf.constant(signature, tf.int64))
@@ -109,9 +112,9 @@ def exif_orientation(encoded: tf.Tensor) -> tf.Tensor:
     """The EXIF orientation (int64 [], 1..8) of a JPEG: tag 0x0112 of IFD0 in the "Exif" APP1 segment
     within its first EXIF_SEARCH_BYTES bytes; 1 (as stored) for other formats, or when it is absent or
     unreadable. About thirty small ops, none of them a pass over the image."""
-    head = tf.strings.substr(encoded, 0, tf.minimum(tf.strings.length(encoded), EXIF_SEARCH_BYTES))
+    head = _leading(encoded, EXIF_SEARCH_BYTES)
     parts = tf.strings.split(head, sep="Exif\0\0", maxsplit=1)  # the bytes before the signature, and after
-    data = _bytes_at(encoded, 0, EXIF_SEARCH_BYTES)
+    data = _as_integers(head, EXIF_SEARCH_BYTES)
     app1 = tf.cast(tf.strings.length(parts[0]), tf.int64) - 4  # the APP1 marker and length precede "Exif"
     tiff = app1 + 10
     marker = _gathered(data, app1, 2)
