@@ -40,6 +40,7 @@ setup(
             "bgsplit-precompute=bgsplit_tf.precompute:run",
             "bgsplit-bench=bgsplit_tf.bench:run",
             "bgsplit-bench-decode=bgsplit_tf.bench_decode:run",
+            "bgsplit-regime-map=bgsplit_tf.cli.regime_map:run",
         ]
     },
 )

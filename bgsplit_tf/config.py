@@ -66,7 +66,7 @@ class TrainConfig:
     background_keep: float = _flag(1.0, "Background undersampling: fraction of training background images kept (by a hash of the id and --seed).", lower_bound=0.0, upper_bound=1.0)
 
     # Teacher and method.
-    teacher: str = _flag("", "Teacher: applications:<name> for a keras.applications ImageNet classifier (resnet50, efficientnetv2b0, efficientnetv2s, mobilenetv3small, mobilenetv3large, convnext_tiny), a SavedModel directory (via keras.layers.TFSMLayer; needs --trunk), or a .keras file; empty: the shipped teacher of the embedded benchmark.")
+    teacher: str = _flag("", "Teacher: applications:<name> for a keras.applications ImageNet classifier (resnet50, efficientnetv2b0, efficientnetv2s, mobilenetv3small, mobilenetv3large, convnext_tiny), a SavedModel directory (via keras.layers.TFSMLayer; needs --trunk), a .keras file, or embedded:<name> for a teacher shipped with the embedded benchmark (shapes_v2_fine, shapes_v2_medium, shapes_v2_coarse; shapes_v1_coarse for bgsplit_shapes:1.0.0); empty: embedded:shapes_v2_fine.")
     teacher_weights: str = _flag("imagenet", "Weights of an applications: teacher (imagenet: downloaded once by Keras; none: random, for offline tests).", kind="enum", enum_values=("imagenet", "none"))
     teacher_endpoint: str = _flag("", "SavedModel teacher: the endpoint to call (empty: serve, else serving_default). It takes images [B, H, W, 3], float32 in [0, 255] or uint8.")
     teacher_output_key: str = _flag("", "SavedModel teacher: which output holds the class scores, when the endpoint returns several.")
@@ -81,6 +81,7 @@ class TrainConfig:
     aux_targets: str = _flag("hard", "Aux targets: hard (teacher argmax, official code) or soft (KL at --temperature).", kind="enum", enum_values=losses.AUX_TARGETS)
     temperature: float = _flag(1.0, "Distillation temperature T for --aux_targets=soft.", lower_bound=1e-3)
     fixed_background_logit: float = _flag(None, "If set, the background logit is this constant instead of learned.", kind="float")
+    freeze_trunk: bool = _flag(False, "Keep the trunk as the teacher's (frozen, batch norm in inference mode) and train only the heads: with --aux_weight=0, a linear probe of the teacher's features.")
 
     # Imbalance methods on the main head; each is off at its default and all combine.
     rare_batch_fraction: float = _flag(0.0, "Oversampling: rare classes make up this fraction of each batch (split equally); 0 samples the data as it is.", lower_bound=0.0, upper_bound=1.0)
@@ -105,6 +106,9 @@ class TrainConfig:
     bad_images: str = _flag("skip", "Images that do not decode (corrupt, truncated, empty, not an image, too large), found before training: skip leaves them out and lists them in <output_dir>/bad_images.tsv with a warning; fail stops with the list.", kind="enum", enum_values=("skip", "fail"))
     cache_decoded: str = _flag("auto", "Keep decoded train and validation images in memory after the first epoch: yes, no (decode every epoch: datasets larger than RAM), or auto (yes below 4 GiB).", kind="enum", enum_values=("auto", "yes", "no"))
     augment: bool = _flag(True, "Random crop (reflect padding) and horizontal flip in training.")
+    mechanism: bool = _flag(True, "Measure the mechanism after every epoch (TensorBoard, metrics.json): memorisation of the training positives, linear CKA of the trunk to the teacher's and the background's effective rank on a probe set of --mechanism_probe_size validation images.")
+    mechanism_probe_size: int = _flag(512, "Validation images in the mechanism's probe set (the first ones of --val_split).", lower_bound=2)
+    validation_every: int = _flag(1, "Validate (val mAP and losses) every this many epochs, and always after the last.", lower_bound=1)
 
     # Run.
     output_dir: str = _flag("runs/train", "Where metrics.json, flags.txt, TensorBoard logs and model.keras go.")

@@ -68,19 +68,24 @@ def format_operating_points(points: dict) -> str:
 
 
 class Validation(keras.callbacks.Callback):
-    """Validates a BackgroundSplittingModel in one pass per epoch.
+    """Validates a BackgroundSplittingModel in one pass, every `every` epochs and after the last.
 
-    Adds val_loss, val_main_loss, val_aux_loss (means over examples) and val_mAP to the epoch logs;
-    place it before the TensorBoard callback. `last` holds the latest map_summary and
-    `last_predictions` the latest (labels int64 [N], probabilities float32 [N, K + 1]).
+    Adds val_loss, val_main_loss, val_aux_loss (means over examples), val_mAP and val_epoch (the
+    epoch, counted from 1, that these belong to) to the logs of the epochs it validates; place it
+    before the TensorBoard callback. `last` holds the latest map_summary and `last_predictions` the
+    latest (labels int64 [N], probabilities float32 [N, K + 1]).
 
     batches: (images float32 [B, H, W, 3], targets with "label", "teacher_label", "teacher_probs").
+    epochs: the run's length (so that the last epoch is always validated).
     """
 
-    def __init__(self, batches: tf.data.Dataset, class_names: tuple[str, ...]):
+    def __init__(self, batches: tf.data.Dataset, class_names: tuple[str, ...], every: int = 1,
+                 epochs: int | None = None):
         super().__init__()
         self.batches = batches
         self.class_names = class_names
+        self.every = every
+        self.epochs = epochs
         self.last: dict | None = None
         self.last_predictions: tuple[np.ndarray, np.ndarray] | None = None
         self._step = None
@@ -91,6 +96,12 @@ class Validation(keras.callbacks.Callback):
         return self.model.main_probabilities(outputs), tf.stack(losses)
 
     def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        self.validate(epoch, logs)
+
+    def validate(self, epoch: int, logs: dict | None = None) -> None:
+        """Validates now, as after epoch `epoch` (from 0), adding the figures to `logs` if given."""
         if self._step is None:
             self._step = tf.function(self._validation_step, jit_compile=bool(self.model.jit_compile),
                                      reduce_retracing=True)
@@ -106,7 +117,7 @@ class Validation(keras.callbacks.Callback):
         if logs is not None:
             mean_losses = loss_sums / len(labels)
             logs.update(val_loss=mean_losses[0], val_main_loss=mean_losses[1], val_aux_loss=mean_losses[2],
-                        val_mAP=self.last["mAP"])
+                        val_mAP=self.last["mAP"], val_epoch=epoch + 1)
 
 
 class LearningRateLogger(keras.callbacks.Callback):

@@ -92,3 +92,66 @@ def gallery_png(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
         axes[row, 0].set_title(label, fontsize=7, loc="left")
     figure.suptitle(title, fontsize=9)
     return _png(figure)
+
+
+def regime_map_png(summaries: list[dict], title: str) -> bytes:
+    """The regime map: per cell, BG minus tuned FT test mAP (mean over seeds, 95% bootstrap interval),
+    cells grouped by axis from top to bottom; cells without a comparison (linear probe) are left out.
+
+    summaries: dicts with "axis", "value", "diff_mean", "diff_low", "diff_high", "wins", "pairs".
+    """
+    compared = [s for s in summaries if "diff_mean" in s]
+    figure, axes = plt.subplots(figsize=(7, 0.42 * len(compared) + 1.2))
+    ys = np.arange(len(compared))[::-1]
+    for y, s in zip(ys, compared):
+        colour = "C2" if s["diff_low"] > 0 else "C3" if s["diff_high"] < 0 else "0.4"
+        axes.errorbar(s["diff_mean"], y, xerr=[[s["diff_mean"] - s["diff_low"]], [s["diff_high"] - s["diff_mean"]]],
+                      fmt="o", color=colour, capsize=3)
+        axes.annotate(f"{s['wins']}/{s['pairs']}", (s["diff_high"], y), xytext=(4, -3), textcoords="offset points",
+                      fontsize=7, color="0.3")
+    axes.axvline(0, color="k", lw=0.8)
+    axes.set_yticks(ys, [f"{s['axis']}: {s['value']}" for s in compared], fontsize=8)
+    for boundary in [i for i in range(1, len(compared)) if compared[i]["axis"] != compared[i - 1]["axis"]]:
+        axes.axhline(ys[boundary] + 0.5, color="0.85", lw=0.8)
+    axes.set(xlabel="test mAP: Background Splitting - tuned fine-tuning (paired by seed; 95% bootstrap CI)",
+             title=title)
+    axes.grid(axis="x", alpha=0.3)
+    return _png(figure)
+
+
+MECHANISM_PANELS = (
+    ("val_mAP", "validation mAP"),
+    ("aux_loss", "aux loss (drift from the teacher's classifier)"),
+    ("mech_train_positive_prob", "p(true class), own training positives"),
+    ("mech_val_positive_prob", "p(true class), validation positives"),
+    ("mech_cka_to_teacher", "linear CKA to the teacher's features"),
+    ("mech_background_rank", "effective rank of background features"),
+)
+
+
+def mechanism_png(histories: dict[str, list[dict]], title: str) -> bytes:
+    """Per-epoch mechanism curves, mean over seeds with a band of +- one std, one line per method.
+
+    histories: method label -> list of Keras histories (dicts of per-epoch lists, as in metrics.json),
+    one per seed; val_mAP is drawn at its val_epoch values (validation may skip epochs).
+    """
+    figure, axes = plt.subplots(2, 3, figsize=(13, 6.5))
+    for axis, (key, label) in zip(axes.ravel(), MECHANISM_PANELS):
+        for i, (method, runs) in enumerate(histories.items()):
+            series = [run[key] for run in runs if run.get(key)]
+            if not series:
+                continue
+            length = min(len(s) for s in series)
+            values = np.array([s[:length] for s in series], dtype=float)
+            epochs = (np.array(runs[0]["val_epoch"][:length]) if key.startswith("val_") and runs[0].get("val_epoch")
+                      else np.arange(1, length + 1))
+            mean, std = values.mean(axis=0), values.std(axis=0)
+            axis.plot(epochs, mean, "o-", ms=3, color=f"C{i}", label=method)
+            axis.fill_between(epochs, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+        axis.set(xlabel="epoch", title=label)
+        axis.title.set_fontsize(9)
+        axis.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _png(figure)

@@ -24,7 +24,8 @@ from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf import checkpoints, distribute, evaluation, export, faults, losses, plots, schedules, training_loop
+from bgsplit_tf import checkpoints, distribute, evaluation, export, faults, losses, mechanism, plots, schedules
+from bgsplit_tf import training_loop
 from bgsplit_tf.data import bad_images, folder_source, pipeline, rare_task, source as source_lib, teacher_cache
 from bgsplit_tf.data import teacher_targets
 from bgsplit_tf.models import applications, bgsplit_model, network as network_lib, pretrained, teacher as teacher_lib
@@ -166,7 +167,7 @@ class TargetsMemo:
 
 def cache_fingerprint(source, split: str, config: config_lib.TrainConfig, teacher: keras.Model) -> dict:
     """What the cached targets of (source, split) under this config's teacher depend on."""
-    teacher_identity = config.teacher or f"embedded:{teacher_lib.EMBEDDED_TEACHER.name}"
+    teacher_identity = config.teacher or f"{teacher_lib.EMBEDDED_PREFIX}{teacher_lib.DEFAULT_EMBEDDED}"
     if config.teacher.startswith(applications.PREFIX):
         teacher_identity += f" weights={config.teacher_weights}"
     if config.teacher_endpoint or config.teacher_output_key:
@@ -207,6 +208,8 @@ def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_coun
         trunk_dtype="float32" if config.mixed_precision == "off" else f"mixed_{config.mixed_precision}",
         synchronized_batch_norm=distribute.is_distributed(tf.distribute.get_strategy()),
     )
+    if config.freeze_trunk:
+        network.get_layer(teacher_lib.TRUNK_LAYER).trainable = False
     posthoc = config.logit_adjustment == "posthoc"
     model = bgsplit_model.BackgroundSplittingModel(
         network, aux_weight=config.aux_weight, aux_targets=config.aux_targets, temperature=config.temperature,
@@ -264,6 +267,9 @@ class PreparedRun:
     train_batches_for: Callable[..., tf.data.Dataset]
     val_batches: tf.data.Dataset
     test_batches: tf.data.Dataset
+    probe_batches: tf.data.Dataset
+    train_positive_batches: tf.data.Dataset
+    val_positive_batches: tf.data.Dataset
     steps_per_epoch: int
     class_counts: list[int]
     bad_images: list[bad_images.BadImage]
@@ -305,6 +311,14 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
     cache = cache_decoded(config, num_train + summaries["validation"]["num_examples"],
                           (*teacher.input_shape[1:3], 3))
 
+    def unaugmented(split: str, training: bool, keep=lambda examples: examples) -> tf.data.Dataset:
+        """Un-augmented batches of the split's (relabelled) examples that `keep` leaves, decoded after it."""
+        kept = keep(task.relabel(source.encoded_examples(split), training=training))
+        return pipeline.evaluation_batches(kept, EVAL_BATCH_SIZE, cache=False, decode=source.decode)
+
+    def positives(examples: tf.data.Dataset) -> tf.data.Dataset:
+        return examples.filter(lambda ex: ex["label"] > 0)
+
     epochs_of_shard = {}  # (shard, per-replica batch size) -> its training_epochs, whose cache every epoch shares
 
     def train_batches_for(context: tf.distribute.InputContext | None, epoch: int = 0,
@@ -334,6 +348,9 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
                                                  EVAL_BATCH_SIZE, cache=False,
                                                  num_examples=summaries["test"]["num_examples"],
                                                  decode=source.decode),
+        probe_batches=unaugmented(config.val_split, False, lambda ex: ex.take(config.mechanism_probe_size)),
+        train_positive_batches=unaugmented(config.train_split, True, positives),
+        val_positive_batches=unaugmented(config.val_split, False, positives),
         steps_per_epoch=steps_per_epoch,
         class_counts=list(summaries["train"]["counts"].values()),
         bad_images=bad,
@@ -388,10 +405,12 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     with strategy.scope():
         model = build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source)
     val_batches, test_batches = run.val_batches, run.test_batches
-    validation = evaluation.Validation(val_batches, task.class_names)
+    validation = evaluation.Validation(val_batches, task.class_names, config.validation_every, config.epochs)
+    probe = mechanism_probe(config, run) if config.mechanism else None
     callbacks = [
         faults.NonFiniteLossGuard(),
         validation,
+        *([probe] if probe else []),
         evaluation.LearningRateLogger(),
         keras.callbacks.TensorBoard(str(output_dir / "tensorboard"), write_graph=False),
     ]
@@ -404,7 +423,7 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         train_function=distribute.worker_train_function(model) if worker[1] > 1 else None)
     train_seconds = time.time() - started
     if validation.last is None:  # resumed after the last epoch's checkpoint: validate the final weights
-        validation.on_epoch_end(config.epochs - 1)
+        validation.validate(config.epochs - 1)
 
     test_labels, test_probs = evaluation.predict_main(model, test_batches)
     test = evaluation.map_summary(test_labels, test_probs, task.class_names)
@@ -427,6 +446,9 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
         / train_seconds,
         "config": {key: (list(v) if isinstance(v, tuple) else v) for key, v in vars(config).items()},
     }
+    if probe:
+        results["mechanism"] = {"teacher_background_rank": probe.teacher_background_rank,
+                                "probe_images": len(probe.probe_images)}
     points = evaluation.operating_points(*validation.last_predictions, task.class_names)
     results["operating_points"] = points
     logging.info("Operating points on validation (score thresholds per target precision):\n%s",
@@ -450,6 +472,13 @@ def run_training(config: config_lib.TrainConfig, memo: TargetsMemo | None = None
     logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", test["mAP"], validation.last["mAP"],
                  train_seconds, output_dir)
     return results
+
+
+def mechanism_probe(config: config_lib.TrainConfig, run: PreparedRun) -> mechanism.MechanismProbe:
+    """The per-epoch mechanism measurements of a run (mechanism.MechanismProbe) on its probe sets."""
+    teacher_trunk = teacher_lib.teacher_trunk(run.teacher) if teacher_lib.has_trunk(run.teacher) else None
+    return mechanism.MechanismProbe(run.probe_batches, run.train_positive_batches, run.val_positive_batches,
+                                    teacher_trunk)
 
 
 def report_bad_images(bad: list[bad_images.BadImage], output_dir: pathlib.Path) -> None:

@@ -119,7 +119,7 @@ def test_shipped_teacher_loads_frozen_and_its_student_trains_the_whole_trunk():
     from bgsplit_tf.models import network
 
     teacher = teacher_lib.load_teacher()
-    assert teacher.output_shape == (None, 16)
+    assert teacher.output_shape == (None, 384)  # the fine teacher of bgsplit_shapes 2.0.0
     assert teacher.input_shape == (None, 32, 32, 3)
     assert not teacher.trainable_variables
     student = network.network_from_teacher(teacher, 2)
@@ -133,9 +133,42 @@ def test_shipped_teacher_loads_frozen_and_its_student_trains_the_whole_trunk():
     rng = np.random.default_rng(0)
     images = (rng.random((8, 32, 32, 3)) * 255).astype("float32")
     targets = {"label": np.arange(8, dtype="int32") % 3, "teacher_label": np.zeros(8, "int32"),
-               "teacher_probs": np.full((8, 16), 1 / 16, "float32")}
+               "teacher_probs": np.full((8, 384), 1 / 384, "float32")}
     model.fit(images, targets, batch_size=8, epochs=1, verbose=0)
     assert all(not np.array_equal(a, w.numpy()) for a, w in zip(before, trunk.trainable_variables))
+
+
+@pytest.mark.parametrize("name, classes", [("shapes_v2_fine", 384), ("shapes_v2_medium", 128),
+                                           ("shapes_v2_coarse", 16), ("shapes_v1_coarse", 16)])
+def test_shipped_teachers_load_by_name(name, classes):
+    from bgsplit_tf.models import pretrained
+
+    teacher = pretrained.load_pretrained(f"embedded:{name}")
+    assert teacher.output_shape == (None, classes) and not teacher.trainable_variables
+
+
+def test_an_unknown_shipped_teacher_is_refused_naming_the_shipped_ones():
+    from bgsplit_tf.models import pretrained
+
+    with pytest.raises(ValueError, match="embedded:shapes_v2_fine.*embedded:shapes_v2_medium|shipped"):
+        pretrained.load_pretrained("embedded:shapes_v3")
+
+
+def test_frozen_trunk_trains_only_the_heads():
+    """--freeze_trunk (a linear probe with --aux_weight=0): trunk weights and batch-norm statistics stay."""
+    from bgsplit_tf import config as config_lib, train
+
+    teacher = helpers.tiny_teacher()
+    config = config_lib.TrainConfig(freeze_trunk=True, aux_weight=0.0, epochs=1, warmup_epochs=0, learning_rate=0.5,
+                                    jit_compile=False)
+    model = train.build_model(config, teacher, [6, 1, 1], steps_per_epoch=2)
+    trunk = model.network.get_layer("trunk")
+    before = [w.numpy().copy() for w in trunk.weights]
+    head_before = model.network.get_layer("main").get_weights()[0].copy()
+    images, targets = helpers.tiny_batch()
+    model.fit(images, targets, batch_size=4, epochs=2, verbose=0)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, trunk.weights))
+    assert not np.array_equal(head_before, model.network.get_layer("main").get_weights()[0])
 
 
 def test_cosine_head_gives_scaled_cosines():

@@ -34,7 +34,7 @@ def test_import_without_tensorflow_names_the_extras():
 SCRIPT_FLAGS = {
     "bgsplit-train": "--output_dir", "bgsplit-experiment": "--background_fractions", "bgsplit-pretrain": "--output",
     "bgsplit-export": "--run_dir", "bgsplit-predict": "--images", "bgsplit-precompute": "--teacher_cache_dir",
-    "bgsplit-bench": "--jpeg_images", "bgsplit-bench-decode": "--orientations",
+    "bgsplit-bench": "--jpeg_images", "bgsplit-bench-decode": "--orientations", "bgsplit-regime-map": "--tier",
 }
 
 
@@ -111,4 +111,5 @@ def test_every_source_folder_is_a_package_and_ships():
     folders = {p.parent.relative_to(REPO).as_posix().replace("/", ".")
                for p in (REPO / "bgsplit_tf").rglob("*.py")}
     assert folders == set(setuptools.find_packages(str(REPO), include=["bgsplit_tf", "bgsplit_tf.*"]))
-    assert (REPO / "bgsplit_tf/models/assets/shapes_teacher.keras").exists()
+    for name in ("shapes_v2_fine", "shapes_v2_medium", "shapes_v2_coarse", "shapes_v1_coarse"):
+        assert (REPO / f"bgsplit_tf/models/assets/{name}.keras").exists()

@@ -32,7 +32,7 @@ def small_setting(tiny_data_dir: str, images: str) -> dict[str, list[str]]:
     tiny = ["--dataset=bgsplit_shapes/tiny", f"--data_dir={tiny_data_dir}", "--epochs=1", "--batch_size=32"]
     return {
         "bgsplit-experiment": [*tiny, "--seeds=0", "--num_rare=2", "--positives_per_class=2"],
-        "bgsplit-train": [*tiny, "--positives_per_class=2"],  # tiny holds 3 training images of each
+        "bgsplit-train": [*tiny, "--positives_per_class=2"],  # tiny holds 2 training images of each
         "bgsplit-export": [],
         "bgsplit-predict": [f"--images={images}"],
     }

@@ -121,7 +121,7 @@ def test_training_writes_then_reuses_the_cache(image_root, tmp_path):
                                     teacher_cache_dir=str(cache), teacher_cache_shard_size=40, teacher_top_k=4)
     first = train.run_training(config, verbose=0)
     fingerprint = json.loads((cache / "train" / "fingerprint.json").read_text())
-    assert fingerprint["num_examples"] == 66 and fingerprint["top_k"] == 4 and fingerprint["num_classes"] == 16
+    assert fingerprint["num_examples"] == 66 and fingerprint["top_k"] == 4 and fingerprint["num_classes"] == 384
     assert len(list((cache / "train").glob("*.tfrecord"))) == 2 and (cache / "validation" / "fingerprint.json").exists()
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.tfrecord")}
     second = train.run_training(dataclasses.replace(config, overwrite=True), verbose=0)  # a fresh memo: from disk

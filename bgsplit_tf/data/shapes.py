@@ -1,24 +1,28 @@
 """Procedural renderer behind the embedded benchmark (pure NumPy, no TensorFlow).
 
 Every image shows one object on a cluttered background. The object belongs to a fine-grained
-*species*; species are grouped into coarse *concepts*:
+*species*: a shape (its *concept*), a hue and a surface pattern. Two worlds, one per major version
+of the TFDS builder, share the renderer and differ in their attribute tables:
 
-  concept  = the object's shape (16 shapes: disk, ring, square, ...);
-  species  = concept x colour x surface pattern (16 shapes x 4 colours x 4 patterns = 256).
+  version 1 (WORLD_V1): 16 shapes x 4 colours x 4 patterns = 256 species, every species everywhere;
+  version 2 (WORLD_V2): 16 shapes x 8 hues x 6 patterns = 768 species, split like a checkerboard
+    into 384 *teacher species* (shape + hue + pattern index even), the only ones in the `pretrain`
+    split, and 384 *target species* (odd), the only ones in `train`, `validation` and `test`.
 
-This mirrors ImageNet vs iNaturalist: a teacher pre-trained on the concept labels learns general
-visual structure (shapes, edges, textures) but never sees a species label, and a rare species shares
-its concept with 15 background species that differ from it only in colour or pattern.
-
-Nothing here is tuned to favour any training method: the attribute grid, the nuisance factors
-(position, size, rotation, colour jitter, background gradient, clutter strokes, sensor noise) and their
-ranges are fixed from first principles and versioned with the TFDS builder.
+Version 2 stands for ImageNet (the teacher's data) vs iNaturalist (the rare-task data): the teacher
+never sees a target species, yet every target species' nearest neighbours (one step of shape, hue
+or pattern away) are teacher species, so the teacher's categories are related to the rare ones
+without containing them. The attribute tables and the nuisance factors (position, size, rotation,
+colour jitter, background gradient, clutter strokes, sensor noise) are fixed from first principles
+(a hue step of 1/8 is wider than twice the hue jitter, so every species can be told apart) and
+versioned with the builder; nothing here is tuned to favour a training method.
 """
 
 from __future__ import annotations
 
 import colorsys
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -26,31 +30,106 @@ CONCEPTS = (
     "disk", "ring", "square", "triangle", "plus", "cross", "star", "hexagon",
     "crescent", "ellipse", "l_shape", "t_shape", "arrow", "frame", "two_dots", "half_disk",
 )
-COLOURS = {"red": 0.0, "yellow": 0.14, "green": 0.33, "blue": 0.62}
-PATTERNS = ("solid", "stripes", "checker", "spots")
 
 
 @dataclasses.dataclass(frozen=True)
 class Species:
-    """One fine-grained category: a shape (its concept), a colour and a surface pattern."""
+    """One fine-grained category: a shape (its concept), a named hue and a surface pattern."""
 
     concept: str
     colour: str
     pattern: str
+    hue: float  # HSV hue in [0, 1) of the colour's centre
 
     @property
     def name(self) -> str:
         return f"{self.colour}_{self.pattern}_{self.concept}"
 
 
-SPECIES = tuple(
-    Species(concept, colour, pattern)
-    for concept in CONCEPTS
-    for colour in COLOURS
-    for pattern in PATTERNS
+@dataclasses.dataclass(frozen=True)
+class World:
+    """The attribute tables of one benchmark version; species are every combination, in the order
+    concept-major, then colour, then pattern (index = (concept * colours + colour) * patterns + pattern).
+
+    checkerboard: whether species split into teacher species (sum of the three attribute indices
+    even) and target species (odd); without it every species is a target species.
+    """
+
+    colours: tuple[tuple[str, float], ...]
+    patterns: tuple[str, ...]
+    checkerboard: bool = False
+
+    @functools.cached_property
+    def species(self) -> tuple[Species, ...]:
+        return tuple(Species(concept, colour, pattern, hue)
+                     for concept in CONCEPTS for colour, hue in self.colours for pattern in self.patterns)
+
+    @functools.cached_property
+    def species_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.species)
+
+    @functools.cached_property
+    def attributes(self) -> np.ndarray:
+        """int64 [S, 3]: (concept, colour, pattern) index of each species."""
+        grid = np.indices((len(CONCEPTS), len(self.colours), len(self.patterns))).reshape(3, -1).T
+        return grid.astype(np.int64)
+
+    @property
+    def concept_of_species(self) -> np.ndarray:
+        """int64 [S]: each species' concept (shape) index."""
+        return self.attributes[:, 0]
+
+    @functools.cached_property
+    def is_teacher_species(self) -> np.ndarray:
+        """bool [S]: the species the teacher learns (pretrain split only)."""
+        if not self.checkerboard:
+            return np.zeros(len(self.species), bool)
+        return self.attributes.sum(axis=1) % 2 == 0
+
+    def teacher_labels(self, granularity: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        """A teacher label space over this world's teacher species.
+
+        granularity: "coarse" (the 16 shapes), "medium" (shape x colour) or "fine" (each teacher
+        species its own class). Returns (class int64 [S] per species, -1 for a species outside the
+        space, i.e. a target species at "fine"; class names).
+        """
+        concept, colour = self.attributes[:, 0], self.attributes[:, 1]
+        if granularity == "coarse":
+            return concept.copy(), CONCEPTS
+        if granularity == "medium":
+            names = tuple(f"{name}_{shape}" for shape in CONCEPTS for name, _ in self.colours)
+            return concept * len(self.colours) + colour, names
+        if granularity == "fine":
+            teacher = np.flatnonzero(self.is_teacher_species)
+            classes = np.full(len(self.species), -1, np.int64)
+            classes[teacher] = np.arange(len(teacher))
+            return classes, tuple(self.species_names[i] for i in teacher)
+        raise ValueError(f"unknown granularity {granularity!r}; expected one of {GRANULARITIES}")
+
+    def species_for_split(self, split: str) -> np.ndarray:
+        """int64 [S']: the species a split draws from (teacher species in pretrain, target species elsewhere)."""
+        if not self.checkerboard:
+            return np.arange(len(self.species))
+        return np.flatnonzero(self.is_teacher_species == (split == "pretrain"))
+
+
+GRANULARITIES = ("coarse", "medium", "fine")
+WORLD_V1 = World(
+    colours=(("red", 0.0), ("yellow", 0.14), ("green", 0.33), ("blue", 0.62)),
+    patterns=("solid", "stripes", "checker", "spots"),
 )
-SPECIES_NAMES = tuple(s.name for s in SPECIES)
-CONCEPT_OF_SPECIES = np.array([CONCEPTS.index(s.concept) for s in SPECIES], dtype=np.int64)
+WORLD_V2 = World(
+    colours=tuple((name, k / 8) for k, name in enumerate(
+        ("red", "orange", "lime", "green", "cyan", "blue", "violet", "magenta"))),
+    patterns=("solid", "stripes", "bands", "checker", "spots", "rings"),
+    checkerboard=True,
+)
+WORLDS = {1: WORLD_V1, 2: WORLD_V2}
+
+# Version 1's tables under their historical names.
+SPECIES = WORLD_V1.species
+SPECIES_NAMES = WORLD_V1.species_names
+CONCEPT_OF_SPECIES = WORLD_V1.concept_of_species
 
 
 def _box(x, y, half_w, half_h):
@@ -127,30 +206,35 @@ def pattern_mask(pattern: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.zeros_like(x)
     if pattern == "stripes":
         return (np.sin(x * np.pi / 0.24) > 0).astype(np.float64)
+    if pattern == "bands":
+        return (np.sin(y * np.pi / 0.24) > 0).astype(np.float64)
     if pattern == "checker":
         return ((np.floor(x / 0.38) + np.floor(y / 0.38)) % 2).astype(np.float64)
     if pattern == "spots":
         fx, fy = x / 0.5 - np.round(x / 0.5), y / 0.5 - np.round(y / 0.5)
         return (np.hypot(fx, fy) < 0.3).astype(np.float64)
-    raise ValueError(f"unknown pattern {pattern!r}; expected one of {PATTERNS}")
+    if pattern == "rings":
+        return (np.sin(np.hypot(x, y) * np.pi / 0.24) > 0).astype(np.float64)
+    raise ValueError(f"unknown pattern {pattern!r}")
 
 
 def _hsv(h, s, v):
     return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v))
 
 
-def render(species_index: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+def render(species_index: int, rng: np.random.Generator, size: int = 32, world: World = WORLD_V1) -> np.ndarray:
     """Renders one image of a species.
 
     Args:
-      species_index: index into SPECIES.
+      species_index: index into world.species.
       rng: the source of every nuisance factor (seed it per example for determinism).
       size: image height and width in pixels.
+      world: the attribute tables (WORLD_V1 or WORLD_V2).
 
     Returns:
       uint8 array [size, size, 3].
     """
-    species = SPECIES[species_index]
+    species = world.species[species_index]
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
 
     # Background: a two-colour gradient of muted colours, plus a few thin clutter strokes.
@@ -175,7 +259,7 @@ def render(species_index: int, rng: np.random.Generator, size: int = 32) -> np.n
     distance = shape_distance(species.concept, x, y)
     alpha = np.clip(0.5 - distance * radius, 0, 1)[..., None]
     primary = _hsv(
-        COLOURS[species.colour] + rng.uniform(-0.03, 0.03),
+        species.hue + rng.uniform(-0.03, 0.03),
         rng.uniform(0.65, 1.0),
         rng.uniform(0.7, 1.0),
     )
@@ -189,6 +273,8 @@ def render(species_index: int, rng: np.random.Generator, size: int = 32) -> np.n
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def balanced_species(num_examples: int, rng: np.random.Generator) -> np.ndarray:
-    """Species index per example, as evenly spread over the 256 species as the count allows."""
-    return rng.permutation(np.arange(num_examples) % len(SPECIES))
+def balanced_species(num_examples: int, rng: np.random.Generator, species: np.ndarray | None = None) -> np.ndarray:
+    """Species index per example, as evenly spread over `species` (default: version 1's 256) as the
+    count allows."""
+    species = np.arange(len(SPECIES)) if species is None else np.asarray(species)
+    return rng.permutation(species[np.arange(num_examples) % len(species)])

@@ -1,6 +1,7 @@
 """Pre-trained models by name: what --teacher and --trunk accept.
 
-  ""                      the embedded benchmark's shipped teacher (assets/shapes_teacher.keras)
+  ""                      the embedded benchmark's default teacher (embedded:shapes_v2_fine)
+  embedded:<name>         a teacher shipped with the embedded benchmark (assets/<name>.keras)
   applications:<name>     a keras.applications ImageNet classifier (models.applications)
   <dir>/saved_model.pb    a SavedModel directory, via keras.layers.TFSMLayer (models.saved_model_teacher)
   <file>.keras            any Keras classifier (models.teacher.load_teacher)
@@ -24,6 +25,8 @@ def load_pretrained(spec: str, *, image_size: int = 224, weights: str = "imagene
     """
     if spec.startswith(applications.PREFIX):
         model = applications.application_teacher(spec, image_size, None if weights == "none" else weights)
+    elif spec.startswith(teacher_lib.EMBEDDED_PREFIX):
+        model = teacher_lib.load_teacher(teacher_lib.embedded_teacher_path(spec))
     elif spec and saved_model_teacher.is_saved_model(spec):
         model = saved_model_teacher.saved_model_teacher(spec, image_size, endpoint, output_key)
     else:
