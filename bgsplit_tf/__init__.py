@@ -12,17 +12,29 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
         "extra: pip install 'bgsplit_tf[cpu]' (CPU) or pip install 'bgsplit_tf[gpu]' (NVIDIA GPU)."
     ) from error
 
-from bgsplit_tf.checkpoints import RunCheckpoints
 from bgsplit_tf.config import TrainConfig
 from bgsplit_tf.data.bad_images import find_bad_images
 from bgsplit_tf.data.image_files import decode_bytes
 from bgsplit_tf.data.pipeline import training_epochs
 from bgsplit_tf.data.rare_task import RareTask, choose_rare_task
-from bgsplit_tf.data.source import Source
+from bgsplit_tf.data.sources import Source, open_source
+from bgsplit_tf.data.sources.folders import FolderSource
+from bgsplit_tf.data.sources.manifests import ManifestSource
+from bgsplit_tf.data.sources.tfds_source import TfdsSource
 from bgsplit_tf.data.teacher_targets import TeacherTargets, compute_teacher_targets
-from bgsplit_tf.evaluation import map_summary, predict_main
-from bgsplit_tf.experiment import METHODS, Grid, run_experiment
-from bgsplit_tf.losses import (
+from bgsplit_tf.evaluation.mechanism import MechanismProbe, effective_rank, linear_cka
+from bgsplit_tf.evaluation.metrics import average_precision, mean_average_precision
+from bgsplit_tf.evaluation.validation import map_summary, predict_main
+from bgsplit_tf.experiments.comparison import METHODS, Grid, run_experiment
+from bgsplit_tf.experiments.regime_map import TIERS, run_map
+from bgsplit_tf.models.bgsplit_model import BackgroundSplittingModel
+from bgsplit_tf.models.network import CosineDense, FixedBackgroundLogit, build_network, network_from_teacher
+from bgsplit_tf.models.pretrained import load as load_pretrained
+from bgsplit_tf.models.teacher import build_teacher
+from bgsplit_tf.serving.export import export_saved_model
+from bgsplit_tf.serving.mining import mine
+from bgsplit_tf.training.checkpoints import RunCheckpoints
+from bgsplit_tf.training.losses import (
     MainHeadLoss,
     auxiliary_loss,
     class_balanced_weights,
@@ -31,31 +43,26 @@ from bgsplit_tf.losses import (
     soft_distillation,
     softmax_cross_entropy,
 )
-from bgsplit_tf.metrics import average_precision, mean_average_precision
-from bgsplit_tf.data.folder_source import FolderSource
-from bgsplit_tf.models.applications import application_teacher
-from bgsplit_tf.models.bgsplit_model import BackgroundSplittingModel
-from bgsplit_tf.models.pretrained import load_pretrained
-from bgsplit_tf.models.saved_model_teacher import saved_model_teacher
-from bgsplit_tf.models.network import CosineDense, FixedBackgroundLogit, build_network, network_from_teacher
-from bgsplit_tf.models.teacher import build_teacher, load_teacher
-from bgsplit_tf.train import run_training
+from bgsplit_tf.training.run import run_training
 
 __version__ = "0.1.0"
 __all__ = [
-    "METHODS",
     "BackgroundSplittingModel",
     "CosineDense",
     "FixedBackgroundLogit",
     "FolderSource",
     "Grid",
+    "METHODS",
     "MainHeadLoss",
+    "ManifestSource",
+    "MechanismProbe",
     "RareTask",
     "RunCheckpoints",
     "Source",
+    "TIERS",
     "TeacherTargets",
+    "TfdsSource",
     "TrainConfig",
-    "application_teacher",
     "auxiliary_loss",
     "average_precision",
     "build_network",
@@ -64,18 +71,22 @@ __all__ = [
     "class_balanced_weights",
     "compute_teacher_targets",
     "decode_bytes",
+    "effective_rank",
+    "export_saved_model",
     "find_bad_images",
     "ldam_margins",
+    "linear_cka",
     "load_pretrained",
-    "load_teacher",
     "log_prior",
     "map_summary",
     "mean_average_precision",
+    "mine",
     "network_from_teacher",
+    "open_source",
     "predict_main",
     "run_experiment",
+    "run_map",
     "run_training",
-    "saved_model_teacher",
     "soft_distillation",
     "softmax_cross_entropy",
     "training_epochs",

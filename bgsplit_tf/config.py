@@ -1,8 +1,12 @@
-"""Training configuration: one dataclass, from which the absl flags are defined.
+"""Training configuration: one dataclass in five sections, from which the absl flags are defined.
 
-Every field of TrainConfig is a flag of the same name (help text, type and bounds in its metadata),
-so `bgsplit-train --helpfull` documents it, `flags.txt` written by each run re-creates it, and the
-experiment runner derives per-run configs with dataclasses.replace.
+TrainConfig gathers DataConfig (source and rare task), TeacherConfig (teacher and trunk),
+MethodConfig (Background Splitting and the imbalance methods), OptimisationConfig and RunConfig.
+Every field is a flag of the same name (help text, type and bounds in its metadata; names stay flat,
+so flags.txt files written before the sections existed still parse), `bgsplit-train --helpfull`
+documents it, the `flags.txt` each run writes re-creates it, and the experiment runners derive
+per-run configs with dataclasses.replace. This module imports no TensorFlow: the choices the flags
+offer (AUX_TARGETS, SCHEDULES, ...) live here and the modules that act on them import them.
 """
 
 from __future__ import annotations
@@ -13,8 +17,12 @@ from typing import Any, Callable
 
 from absl import app, flags, logging
 
-from bgsplit_tf import losses, schedules
-from bgsplit_tf.data import teacher_cache, teacher_targets
+AUX_TARGETS = ("hard", "soft")
+LOGIT_ADJUSTMENT = ("none", "loss", "posthoc")
+SCHEDULES = ("cosine", "step")
+TEACHER_OUTPUTS = ("logits", "probabilities")
+DEFAULT_TOP_K = 20
+DEFAULT_SHARD_SIZE = 10_000
 
 
 def _flag(default: Any, help: str, kind: str | None = None, **bounds) -> Any:
@@ -46,10 +54,9 @@ _NEEDS = (
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything one training run needs. Defaults follow the paper's official code where it has one."""
+class DataConfig:
+    """Source and rare task: where the images come from and which categories are rare."""
 
-    # Source and rare task.
     dataset: str = _flag("bgsplit_shapes", "TFDS dataset name (default: the embedded benchmark, rendered locally), folder:<root> for <root>/<split>/<category>/ image folders (<root>/train/unlabeled/ for unlabeled images), or manifest:<dir> for <dir>/<split>.csv files of path,label rows (empty label = unlabeled).")
     background_folder: str = _flag("background", "With --dataset=folder:<root>: the category folder holding background by definition (never a rare category).")
     data_dir: str = _flag("", "TFDS data directory (empty: TFDS's default, ~/tensorflow_datasets).")
@@ -65,25 +72,35 @@ class TrainConfig:
     background_fraction: float = _flag(None, "If set, replaces --positives_per_class: N is chosen so that this fraction of the training set is background (N >= 1).", kind="float", lower_bound=0.0, upper_bound=1.0)
     background_keep: float = _flag(1.0, "Background undersampling: fraction of training background images kept (by a hash of the id and --seed).", lower_bound=0.0, upper_bound=1.0)
 
-    # Teacher and method.
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig:
+    """The pre-trained model the auxiliary head mimics, and where the student's trunk starts."""
+
     teacher: str = _flag("", "Teacher: applications:<name> for a keras.applications ImageNet classifier (resnet50, efficientnetv2b0, efficientnetv2s, mobilenetv3small, mobilenetv3large, convnext_tiny), a SavedModel directory (via keras.layers.TFSMLayer; needs --trunk), a .keras file, or embedded:<name> for a teacher shipped with the embedded benchmark (shapes_v2_fine, shapes_v2_medium, shapes_v2_coarse; shapes_v1_coarse for bgsplit_shapes:1.0.0); empty: embedded:shapes_v2_fine.")
     teacher_weights: str = _flag("imagenet", "Weights of an applications: teacher (imagenet: downloaded once by Keras; none: random, for offline tests).", kind="enum", enum_values=("imagenet", "none"))
     teacher_endpoint: str = _flag("", "SavedModel teacher: the endpoint to call (empty: serve, else serving_default). It takes images [B, H, W, 3], float32 in [0, 255] or uint8.")
     teacher_output_key: str = _flag("", "SavedModel teacher: which output holds the class scores, when the endpoint returns several.")
-    teacher_output: str = _flag("logits", "What the teacher returns: logits (softmax applied) or probabilities.", kind="enum", enum_values=teacher_targets.TEACHER_OUTPUTS)
-    teacher_top_k: int = _flag(teacher_targets.DEFAULT_TOP_K, "Teacher classes kept per image (renormalised soft targets); a teacher with at most this many classes keeps its full distribution.", lower_bound=1)
+    teacher_output: str = _flag("logits", "What the teacher returns: logits (softmax applied) or probabilities.", kind="enum", enum_values=TEACHER_OUTPUTS)
+    teacher_top_k: int = _flag(DEFAULT_TOP_K, "Teacher classes kept per image (renormalised soft targets); a teacher with at most this many classes keeps its full distribution.", lower_bound=1)
     teacher_cache_dir: str = _flag("", "If set, teacher targets are stored here as sharded TFRecords (<dir>/<split>/), computed once, resumable, and checked against a fingerprint; empty: computed in memory per process.")
-    teacher_cache_shard_size: int = _flag(teacher_cache.DEFAULT_SHARD_SIZE, "Images per teacher-target cache shard (the unit of resumption).", lower_bound=1)
+    teacher_cache_shard_size: int = _flag(DEFAULT_SHARD_SIZE, "Images per teacher-target cache shard (the unit of resumption).", lower_bound=1)
     trunk: str = _flag("", "Where the student's trunk starts: empty copies the teacher's trunk and starts the aux head as its classifier (the paper); applications:<name> or a .keras model built by build_teacher start it elsewhere, with a fresh aux head (needed for a SavedModel teacher).")
     trunk_weights: str = _flag("imagenet", "Weights of an applications: --trunk (imagenet or none).", kind="enum", enum_values=("imagenet", "none"))
     image_size: int = _flag(224, "Input size of an applications: teacher or trunk, and of a SavedModel teacher that takes any size.", lower_bound=32)
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodConfig:
+    """Background Splitting's auxiliary loss and the imbalance methods on the main head; each imbalance
+    method is off at its default and all combine."""
+
     aux_weight: float = _flag(0.1, "lambda: weight of the auxiliary loss; 0 = fine-tuning baseline.", lower_bound=0.0)
-    aux_targets: str = _flag("hard", "Aux targets: hard (teacher argmax, official code) or soft (KL at --temperature).", kind="enum", enum_values=losses.AUX_TARGETS)
+    aux_targets: str = _flag("hard", "Aux targets: hard (teacher argmax, official code) or soft (KL at --temperature).", kind="enum", enum_values=AUX_TARGETS)
     temperature: float = _flag(1.0, "Distillation temperature T for --aux_targets=soft.", lower_bound=1e-3)
     fixed_background_logit: float = _flag(None, "If set, the background logit is this constant instead of learned.", kind="float")
     freeze_trunk: bool = _flag(False, "Keep the trunk as the teacher's (frozen, batch norm in inference mode) and train only the heads: with --aux_weight=0, a linear probe of the teacher's features.")
 
-    # Imbalance methods on the main head; each is off at its default and all combine.
     rare_batch_fraction: float = _flag(0.0, "Oversampling: rare classes make up this fraction of each batch (split equally); 0 samples the data as it is.", lower_bound=0.0, upper_bound=1.0)
     focal_gamma: float = _flag(0.0, "Focal loss gamma; 0 is cross-entropy.", lower_bound=0.0)
     cb_beta: float = _flag(0.0, "Class-balanced weights by effective number of samples, beta in [0, 1); 0 is unweighted.", lower_bound=0.0, upper_bound=1.0)
@@ -91,17 +108,21 @@ class TrainConfig:
     ldam_max_margin: float = _flag(0.0, "LDAM: margins proportional to n_c^-1/4, this large for the rarest class; 0 = no margins.", lower_bound=0.0)
     cosine_head: bool = _flag(False, "Normalised main classifier: logits = --logit_scale * cosine (LDAM's classifier).")
     logit_scale: float = _flag(30.0, "Scale s of the normalised main classifier (--cosine_head).", lower_bound=1e-3)
-    logit_adjustment: str = _flag("none", "Logit adjustment by tau * log(prior): in the loss (tau 1 = balanced softmax) or post-hoc at evaluation.", kind="enum", enum_values=losses.LOGIT_ADJUSTMENT)
+    logit_adjustment: str = _flag("none", "Logit adjustment by tau * log(prior): in the loss (tau 1 = balanced softmax) or post-hoc at evaluation.", kind="enum", enum_values=LOGIT_ADJUSTMENT)
     la_tau: float = _flag(1.0, "tau of --logit_adjustment.", lower_bound=0.0)
 
-    # Optimisation.
+
+@dataclasses.dataclass(frozen=True)
+class OptimisationConfig:
+    """SGD, its schedule, the batches and what the pipeline does to them."""
+
     epochs: int = _flag(8, "Training epochs.", lower_bound=1)
     batch_size: int = _flag(128, "Images per step (the last partial batch is dropped).", lower_bound=1)
     learning_rate: float = _flag(0.01, "Peak learning rate (SGD).", lower_bound=0.0)
     momentum: float = _flag(0.9, "SGD momentum.", lower_bound=0.0, upper_bound=1.0)
     weight_decay: float = _flag(1e-4, "Weight decay.", lower_bound=0.0)
     warmup_epochs: float = _flag(1.0, "Linear warm-up length in epochs.", lower_bound=0.0)
-    lr_schedule: str = _flag("cosine", "After warm-up: cosine decay to 0, or step decay x0.1 at --lr_decay_epochs.", kind="enum", enum_values=schedules.SCHEDULES)
+    lr_schedule: str = _flag("cosine", "After warm-up: cosine decay to 0, or step decay x0.1 at --lr_decay_epochs.", kind="enum", enum_values=SCHEDULES)
     lr_decay_epochs: tuple = _flag((20, 40, 60, 80), "Epochs of the x0.1 steps for --lr_schedule=step.", kind="list")
     bad_images: str = _flag("skip", "Images that do not decode (corrupt, truncated, empty, not an image, too large), found before training: skip leaves them out and lists them in <output_dir>/bad_images.tsv with a warning; fail stops with the list.", kind="enum", enum_values=("skip", "fail"))
     cache_decoded: str = _flag("auto", "Keep decoded train and validation images in memory after the first epoch: yes, no (decode every epoch: datasets larger than RAM), or auto (yes below 4 GiB).", kind="enum", enum_values=("auto", "yes", "no"))
@@ -110,7 +131,11 @@ class TrainConfig:
     mechanism_probe_size: int = _flag(512, "Validation images in the mechanism's probe set (the first ones of --val_split).", lower_bound=2)
     validation_every: int = _flag(1, "Validate (val mAP and losses) every this many epochs, and always after the last.", lower_bound=1)
 
-    # Run.
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Where a run writes, how it saves and resumes, and what it runs on."""
+
     output_dir: str = _flag("runs/train", "Where metrics.json, flags.txt, TensorBoard logs and model.keras go.")
     overwrite: bool = _flag(False, "Train afresh into an --output_dir that holds a finished run (its metrics.json, model and TensorBoard logs are replaced); without it such a run is left untouched and reported.")
     export_dir: str = _flag("", "If set, export a SavedModel for TF Serving to <export_dir>/<next version>/ at the end.")
@@ -120,7 +145,13 @@ class TrainConfig:
     strategy: str = _flag("default", "tf.distribute strategy: default (one device), mirrored (this machine's GPUs), multi_worker (machines listed in TF_CONFIG) or tpu (--tpu).", kind="enum", enum_values=("default", "mirrored", "multi_worker", "tpu"))
     tpu: str = _flag("", "With --strategy=tpu: the TPU's name or grpc:// address (empty: the local TPU).")
     mixed_precision: str = _flag("off", "Trunk compute precision for accelerators: off (float32), float16 (with loss scaling) or bfloat16; variables, logits and losses stay float32.", kind="enum", enum_values=("off", "float16", "bfloat16"))
-    jit_compile: bool = _flag(None, "Compile the train and evaluation steps with XLA. Unset: on with a GPU or TPU, off on a CPU, where TensorFlow's oneDNN kernels ran our step 1.2 to 1.6x faster than XLA (BUILD.md, benchmark).", kind="bool")
+    jit_compile: bool = _flag(None, "Compile the train and evaluation steps with XLA. Unset: on with a GPU or TPU, off on a CPU, where TensorFlow's oneDNN kernels run our step faster than XLA (bgsplit-bench measures both).", kind="bool")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(RunConfig, OptimisationConfig, MethodConfig, TeacherConfig, DataConfig):
+    """Everything one training run needs (the five sections' fields, flat). Defaults follow the paper's
+    official code where it has one."""
 
     def __post_init__(self):
         try:
@@ -144,6 +175,24 @@ class TrainConfig:
         if self.reweight_from_epoch >= self.epochs:
             raise ValueError(f"--reweight_from_epoch={self.reweight_from_epoch} must be below --epochs={self.epochs}")
 
+    @classmethod
+    def section_of(cls, name: str) -> str:
+        """The section ("data", "teacher", "method", "optimisation", "run") a flag belongs to."""
+        for section in (DataConfig, TeacherConfig, MethodConfig, OptimisationConfig, RunConfig):
+            if name in {field.name for field in dataclasses.fields(section)}:
+                return section.__name__.removesuffix("Config").lower()
+        raise KeyError(name)
+
+    def flag_values(self) -> dict[str, str]:
+        """{flag: value as flags.txt writes it} for every flag ("" for an unset one)."""
+        parsed = parse_flag_lines(self.to_flag_lines())
+        return {field.name: parsed.get(field.name, "") for field in dataclasses.fields(self)}
+
+    @classmethod
+    def default_flag_values(cls) -> dict[str, str]:
+        """flag_values of the defaults."""
+        return cls().flag_values()
+
     def to_flag_lines(self) -> list[str]:
         """One --name=value line per field: a flagfile that re-creates this config."""
         lines = []
@@ -160,10 +209,35 @@ class TrainConfig:
         return lines
 
 
+def parse_flag_lines(lines: list[str]) -> dict[str, str]:
+    """{flag: value string} of flagfile lines as to_flag_lines writes them ("--name=value", "--name",
+    "--noname"); a value may hold spaces. Blank and comment lines are skipped."""
+    values = {}
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("--"):
+            continue
+        name, has_value, value = line[2:].partition("=")
+        if has_value:
+            values[name] = value
+        elif name.startswith("no") and name[2:] in _FIELD_NAMES:
+            values[name[2:]] = "false"
+        else:
+            values[name] = "true"
+    return values
+
+
 def define_flags(config_class=TrainConfig, flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    """Defines one absl flag per dataclass field (idempotent)."""
+    """Defines one absl flag per dataclass field. Idempotent: a flag this function defined before is left
+    as it is; a flag of the same name defined elsewhere (another default or help) is an error naming it,
+    never silently kept."""
     for field in dataclasses.fields(config_class):
         if field.name in flag_values:
+            existing = flag_values[field.name]
+            default = [str(v) for v in field.default] if isinstance(field.default, tuple) else field.default
+            if not existing.help.endswith(field.metadata["help"]) or existing.default != default:
+                raise ValueError(f"flag --{field.name} is already defined with another meaning ({existing.help!r}, "
+                                 f"default {existing.default!r}); a program cannot define it twice")
             continue
         meta = dict(field.metadata)
         help_text, kind = meta.pop("help"), meta.pop("kind") or _kind_of(field.default)
@@ -202,13 +276,18 @@ def config_from_flags(config_class=TrainConfig, flag_values: flags.FlagValues = 
     return config_class(**{f.name: flag_values[f.name].value for f in dataclasses.fields(config_class)})
 
 
-def run_app(action: Callable[[TrainConfig], Any]) -> None:
-    """Runs an absl app whose flags are TrainConfig's (listed by --help): action(config) once parsed."""
+def run_app(action: Callable[[TrainConfig], Any], program_module: str | None = None,
+            define_program_flags: Callable[[], None] | None = None) -> None:
+    """Runs an absl app whose flags are TrainConfig's (listed by --help) plus, if given, the program's own
+    (define_program_flags, listed under program_module): action(config) once parsed. A TrainingFault
+    (a diverging loss, a finished run, bad data...) ends it with its message and FAULT_EXIT_CODE."""
     define_flags()
-    show_in_help(__name__)
+    if define_program_flags is not None:
+        define_program_flags()
+    show_in_help(__name__, *([program_module] if program_module else []))
 
     def main(argv):
-        from bgsplit_tf import faults  # (imports TensorFlow: not at flag-definition time)
+        from bgsplit_tf.training import faults  # (imports TensorFlow: not at flag-definition time)
 
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -219,3 +298,6 @@ def run_app(action: Callable[[TrainConfig], Any]) -> None:
             sys.exit(faults.FAULT_EXIT_CODE)
 
     app.run(main)
+
+
+_FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(TrainConfig))

@@ -28,7 +28,7 @@ def tiny_data_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_source(tiny_data_dir):
-    return bgsplit_tf.Source(name="bgsplit_shapes/tiny", data_dir=tiny_data_dir)
+    return bgsplit_tf.TfdsSource(name="bgsplit_shapes/tiny", data_dir=tiny_data_dir)
 
 
 @pytest.fixture(scope="session")

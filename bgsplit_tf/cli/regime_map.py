@@ -2,7 +2,7 @@
 
   bgsplit-regime-map --flagfile=flags/regime_map_quick.cfg
 
-Runs (or resumes) the map of bgsplit_tf.regime_map at a tier (quick: about two hours of 2 CPU cores
+Runs (or resumes) the map of bgsplit_tf.experiments.regime_map at a tier (quick: about two hours of 2 CPU cores
 and more; full: a bigger machine) and writes to --results_dir: ledger.jsonl (every finished run),
 results.csv and results.md (one line per cell: both methods' test mAP, BG - FT with its 95%
 bootstrap interval, seeds ahead, verdict), tuning.csv, regime_map.png and mechanism.png (the central
@@ -15,15 +15,16 @@ import json
 import pathlib
 import time
 
-from absl import app, flags
+from absl import flags
 
 from bgsplit_tf import config as config_lib
 
 FLAGS = flags.FLAGS
 
 
-def _define_flags():
-    from bgsplit_tf import regime_map
+def define_flags():
+    """The map's own flags (besides every training flag)."""
+    from bgsplit_tf.experiments import regime_map
 
     flags.DEFINE_enum("tier", "quick", list(regime_map.TIERS), "Size of the map (see bgsplit_tf.regime_map.TIERS).")
     flags.DEFINE_string("results_dir", "", "Where the ledger, tables and figures go (empty: --output_dir).")
@@ -33,7 +34,8 @@ def _define_flags():
 
 def write_outputs(results_dir: pathlib.Path, summaries: list[dict], regime, title: str) -> None:
     """results.csv/.md, tuning.csv, regime_map.png and mechanism.png from the map's summaries and ledger."""
-    from bgsplit_tf import plots, regime_map
+    from bgsplit_tf.evaluation import plots
+    from bgsplit_tf.experiments import regime_map
 
     results_dir.mkdir(parents=True, exist_ok=True)
     regime_map.write_csv(results_dir / "results.csv", summaries)
@@ -51,23 +53,17 @@ def write_outputs(results_dir: pathlib.Path, summaries: list[dict], regime, titl
     (results_dir / "mechanism.png").write_bytes(plots.mechanism_png(histories, f"{title}: central cell, per epoch"))
 
 
-def main(argv):
-    """Runs the map the flags describe and prints its table (absl main)."""
-    from bgsplit_tf import faults, regime_map, train
+def run_regime_map(base: config_lib.TrainConfig) -> None:
+    """Runs the map the flags describe and prints its table."""
+    from bgsplit_tf.experiments import regime_map
+    from bgsplit_tf.training import prepare, run as run_lib
 
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    base = config_lib.config_from_flags()
     tier = regime_map.TIERS[FLAGS.tier]
     results_dir = pathlib.Path(FLAGS.results_dir or base.output_dir)
     budget = FLAGS.time_budget_hours * 3600 if FLAGS.time_budget_hours is not None else None
     started = time.time()
-    memo = train.TargetsMemo()
-    try:
-        summaries, regime = regime_map.run_map(base, tier, results_dir, lambda c: train.run_training(c, memo),
-                                               budget)
-    except faults.TrainingFault as fault:
-        raise SystemExit(f"{fault}") from None
+    memo = prepare.TargetsMemo()
+    summaries, regime = regime_map.run_map(base, tier, results_dir, lambda c: run_lib.run_training(c, memo), budget)
     title = f"Regime map, {tier.name} tier ({base.dataset})"
     write_outputs(results_dir, summaries, regime, title)
     print(f"\n{regime_map.markdown_table(summaries)}\nWall time of this invocation: {time.time() - started:.0f} s; "
@@ -75,11 +71,8 @@ def main(argv):
 
 
 def run():
-    """Console-script entry point."""
-    config_lib.define_flags()
-    _define_flags()
-    config_lib.show_in_help(config_lib.__name__, __name__)
-    app.run(main)
+    """Console-script entry point: the training flags, the map's own, then run_regime_map."""
+    config_lib.run_app(run_regime_map, __name__, define_flags)
 
 
 if __name__ == "__main__":

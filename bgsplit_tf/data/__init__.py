@@ -1,1 +1,4 @@
-"""Data: the embedded benchmark, sources, rare tasks, teacher targets and the tf.data pipeline."""
+"""Data, in the order it flows: sources (TFDS, image folders, CSV manifests, the embedded benchmark) ->
+rare_task (K rare categories, N positives each, the rest background) -> teacher_targets and
+teacher_cache (the teacher's predictions, computed once) -> pipeline (tf.data batches); image_files
+and bad_images decode and screen the images on the way."""

@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from bgsplit_tf import faults
+from bgsplit_tf.training import faults
 
 POLICIES = ("skip", "fail")
 REPORT_FILE = "bad_images.tsv"

@@ -156,7 +156,12 @@ def decode_file(path: tf.Tensor, image_size: tuple[int, int] | None = None) -> t
     return decode_bytes(tf.io.read_file(path), image_size)
 
 
+RESIZE = {"method": "bilinear", "antialias": False}  # the one resize every image takes (RESIZE_DESCRIPTION)
+RESIZE_DESCRIPTION = f"{RESIZE['method']}, antialias={RESIZE['antialias']}, rounded to uint8"
+
+
 def resize_uint8(image: tf.Tensor, image_size: tuple[int, int] | tf.Tensor) -> tf.Tensor:
-    """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C]: bilinear, rounded back to uint8."""
-    resized = tf.image.resize(tf.cast(image, tf.float32), image_size)
+    """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C] (RESIZE_DESCRIPTION): the one resize
+    path of training, evaluation, mining and the export's serving signatures."""
+    resized = tf.image.resize(tf.cast(image, tf.float32), image_size, **RESIZE)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)

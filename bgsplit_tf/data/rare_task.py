@@ -17,8 +17,9 @@ import difflib
 import numpy as np
 import tensorflow as tf
 
+from bgsplit_tf.data.sources import UNLABELED  # also the main label of an unlabeled image
+
 BACKGROUND = "background"
-UNLABELED = -1  # source and main label of an image without a label: it gets the aux loss only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +158,12 @@ def choose_rare_task(
     train_counts = np.bincount(train_labels[train_labels >= 0], minlength=len(label_names))
     has_eval_positives = np.ones(len(label_names), bool)
     has_eval_positives[list(never_rare)] = False
-    for labels in eval_labels.values():
+    for split, labels in eval_labels.items():
+        if np.any(labels == UNLABELED):
+            raise ValueError(
+                f"{split} holds {int(np.sum(labels == UNLABELED))} unlabeled images (an unlabeled/ folder, or rows "
+                "without a label in its manifest); evaluation needs a label on every image. Unlabeled images "
+                "belong in the training split only: move them to train/unlabeled/, or label them.")
         has_eval_positives &= np.bincount(labels, minlength=len(label_names)) > 0
 
     def positives_needed(chosen_or_count) -> int:

@@ -24,12 +24,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bgsplit_tf.data import teacher_targets
+from bgsplit_tf.data import image_files, teacher_targets
 
 FORMAT_VERSION = 1
 FINGERPRINT_FILE = "fingerprint.json"
-DEFAULT_SHARD_SIZE = 10_000
-PREPROCESSING = "decode to RGB uint8, resize to the teacher input (bilinear, antialias), float32 in [0, 255]"
+from bgsplit_tf.config import DEFAULT_SHARD_SIZE
+PREPROCESSING = (f"decode to RGB uint8, resize to the teacher input ({image_files.RESIZE_DESCRIPTION}), float32 in "
+                 "[0, 255]")
 _SHARD_PATTERN = re.compile(r"targets-(\d{5})-of-(\d{5})\.tfrecord")
 
 

@@ -16,8 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-TEACHER_OUTPUTS = ("logits", "probabilities")
-DEFAULT_TOP_K = 20
+from bgsplit_tf.config import DEFAULT_TOP_K, TEACHER_OUTPUTS
 PROBABILITY_TOLERANCE = 1e-3  # |row sum - 1| above which outputs are not probabilities
 
 

@@ -1,1 +1,2 @@
-"""Models: trunks, the teacher, the two-output network and the training model."""
+"""Models: trunks, the teacher's architecture, pretrained (one load(spec) for every model a flag names),
+the two-output network and the training model with its custom train_step."""

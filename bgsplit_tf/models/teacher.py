@@ -1,25 +1,17 @@
-"""The pre-trained teacher: a trunk plus a linear classifier over the teacher's own label space.
+"""The teacher's architecture: a trunk plus a linear classifier over the teacher's own label space.
 
-For the embedded benchmark the teachers are our own models, trained by `bgsplit-pretrain` and shipped
-in the package (`assets/<name>.keras`, model cards beside them), named by `embedded:<name>`:
-shapes_v2_fine (the default: 384 teacher species of bgsplit_shapes 2.0.0), shapes_v2_medium (128
-shape x colour classes), shapes_v2_coarse (16 shapes) and shapes_v1_coarse (bgsplit_shapes 1.0.0's
-16 shape concepts).
+A teacher built here has the layers "trunk" and "classifier" a student starts from. The embedded
+benchmark's teachers are such models, trained by `bgsplit-pretrain` and shipped in `assets/`
+(models.pretrained loads them by name).
 """
 
 from __future__ import annotations
-
-import pathlib
 
 import keras
 from keras import layers
 
 from bgsplit_tf.models import trunks
 
-ASSETS_DIR = pathlib.Path(__file__).parent / "assets"
-EMBEDDED_PREFIX = "embedded:"
-DEFAULT_EMBEDDED = "shapes_v2_fine"
-EMBEDDED_TEACHER = ASSETS_DIR / f"{DEFAULT_EMBEDDED}.keras"
 TRUNK_LAYER = "trunk"
 CLASSIFIER_LAYER = "classifier"
 
@@ -39,40 +31,6 @@ def build_teacher(trunk: keras.Model, num_classes: int) -> keras.Model:
 def build_embedded_teacher(image_size: int = 32, num_classes: int = 16) -> keras.Model:
     """The architecture of the embedded benchmark's teacher (untrained)."""
     return build_teacher(trunks.small_resnet(image_size, widths=(16, 32, 64, 128)), num_classes)
-
-
-def embedded_names() -> list[str]:
-    """Names of the teachers shipped with the embedded benchmark (embedded:<name>)."""
-    return sorted(path.stem for path in ASSETS_DIR.glob("*.keras"))
-
-
-def embedded_teacher_path(spec: str) -> pathlib.Path:
-    """embedded:<name> -> its shipped .keras file; ValueError naming the shipped teachers otherwise."""
-    name = spec.removeprefix(EMBEDDED_PREFIX)
-    if name not in embedded_names():
-        raise ValueError(f"--teacher={spec}: no shipped teacher {name!r}; shipped: "
-                         f"{', '.join(EMBEDDED_PREFIX + n for n in embedded_names())}")
-    return ASSETS_DIR / f"{name}.keras"
-
-
-def load_teacher(path: str | pathlib.Path | None = None) -> keras.Model:
-    """Loads a frozen teacher saved as a .keras file (default: the embedded benchmark's default teacher).
-
-    Any classifier (pixels float32 [B, H, W, 3] in [0, 255] -> [B, M]) can be a teacher; one built by
-    build_teacher (layers "trunk" and "classifier", see has_trunk) can also start the student.
-
-    Raises:
-      FileNotFoundError: naming the path and how to create a teacher.
-    """
-    path = pathlib.Path(path or EMBEDDED_TEACHER)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"teacher model {path} does not exist. Train one with `bgsplit-pretrain "
-            f"--output={path}` or pass --teacher=<path to a .keras teacher>."
-        )
-    teacher = keras.saving.load_model(path, compile=False)
-    teacher.trainable = False
-    return teacher
 
 
 def has_trunk(model: keras.Model) -> bool:

@@ -1,0 +1,25 @@
+"""bgsplit-precompute: runs the teacher once over the training and validation splits into the cache.
+
+Takes the same flags (and flagfiles) as bgsplit-train, and needs --teacher_cache_dir; prints the cache's
+size report as JSON (training.precompute).
+"""
+
+from __future__ import annotations
+
+import json
+
+from bgsplit_tf import config as config_lib
+
+
+def run():
+    """Console-script entry point: the TrainConfig flags, then precompute_splits (report printed as JSON)."""
+    def precompute(config):
+        from bgsplit_tf.training import precompute as precompute_lib
+
+        print(json.dumps(precompute_lib.precompute_splits(config), indent=2))
+
+    config_lib.run_app(precompute)
+
+
+if __name__ == "__main__":
+    run()

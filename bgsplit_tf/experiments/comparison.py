@@ -1,0 +1,280 @@
+"""The paper's comparison, one command away, on any rare-task source.
+
+Runs a grid of methods x background fractions x seeds. Every run is a full `bgsplit-train` run in its
+own folder <output_dir>/runs/<method>/<hyperparameters>/bg_<fraction>/seed_<seed> (flags.txt,
+metrics.json, TensorBoard with HParams, model). Runs share teacher targets within the process.
+
+Methods (METHODS): fine-tuning, each imbalance baseline, Background Splitting ("bgsplit"), and
+"bgsplit+<baseline>" for any baseline: the baseline's main-head settings plus the aux loss.
+
+Hyperparameters are chosen on validation mAP, never on test: with --tune, every value in a method's
+grid (METHODS[...].grid, at most a few values, listed in `--helpfull` and the README) is trained at
+--tune_fraction with --tune_seed, and the value with the best val mAP is used for all fractions and
+seeds. A "bgsplit+<baseline>" run combines the baseline's chosen values with bgsplit's chosen aux
+weight (combinations are not re-tuned). With --notune, each grid's first value is used.
+
+Interrupted, it resumes: a run whose metrics.json exists with the same flags is skipped (the tuning
+run at the chosen value is also the final run of its cell, so it is not trained twice).
+Writes results.csv (one row per final run), tuning.csv (one row per tuning run), results.md (test mAP
+mean +- std per method and fraction, and the tuning choices) and comparison.png (test mAP against
+background fraction, one line per method) to --output_dir; `tensorboard --logdir <output_dir>` shows
+every run in the HParams dashboard.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tensorboard.plugins.hparams import api as hparams_api
+
+from bgsplit_tf import config as config_lib
+from bgsplit_tf.evaluation import plots
+from bgsplit_tf.training import prepare, run as run_lib, run_folder
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A training recipe: fixed TrainConfig overrides, plus a grid of values chosen on validation.
+
+    overrides: flag -> value, or a callable base config -> value (e.g. DRW's epoch follows --epochs).
+    grid: flag -> candidate values (the first is the default when not tuning).
+    """
+
+    overrides: dict = dataclasses.field(default_factory=dict)
+    grid: dict = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+    def resolved_overrides(self, base: config_lib.TrainConfig) -> dict:
+        """The method's flag overrides, those computed from the base config resolved against it."""
+        return {key: value(base) if callable(value) else value for key, value in self.overrides.items()}
+
+
+def _drw_epoch(base: config_lib.TrainConfig) -> int:
+    """Deferred re-weighting starts after two thirds of training (LDAM-DRW: epoch 160 of 200)."""
+    return max(1, (2 * base.epochs) // 3)
+
+
+# Main-head baselines: aux_weight is 0 for them and bgsplit's chosen value for "bgsplit+<name>".
+BASELINES = {
+    "finetune": Method(description="softmax cross-entropy, natural sampling"),
+    "focal": Method(grid={"focal_gamma": [2.0, 1.0]}, description="focal loss"),
+    "class_balanced": Method(grid={"cb_beta": [0.9999, 0.99]},
+                             description="class-balanced softmax (effective number)"),
+    "class_balanced_focal": Method(overrides={"focal_gamma": 2.0}, grid={"cb_beta": [0.9999, 0.99]},
+                                   description="class-balanced focal loss"),
+    "ldam_drw": Method(
+        overrides={"cosine_head": True, "logit_scale": 30.0, "cb_beta": 0.9999, "reweight_from_epoch": _drw_epoch},
+        grid={"ldam_max_margin": [0.5, 0.25]},
+        description="LDAM margins, normalised head, deferred class-balanced re-weighting",
+    ),
+    "logit_adjusted": Method(overrides={"logit_adjustment": "loss"}, grid={"la_tau": [1.0, 2.0]},
+                             description="logit-adjusted loss (tau 1 = balanced softmax)"),
+    "balanced_softmax": Method(overrides={"logit_adjustment": "loss", "la_tau": 1.0}, description="balanced softmax"),
+    "logit_adjusted_posthoc": Method(overrides={"logit_adjustment": "posthoc"}, grid={"la_tau": [1.0, 2.0]},
+                                     description="post-hoc logit adjustment at evaluation"),
+    "resample": Method(grid={"rare_batch_fraction": [0.25, 0.1]},
+                       description="oversample rare classes to a fraction of each batch"),
+}
+BGSPLIT = Method(grid={"aux_weight": [0.01, 0.1]}, description="Background Splitting aux loss")
+METHODS = {
+    **BASELINES,
+    "bgsplit": BGSPLIT,
+    **{f"bgsplit+{name}": BASELINES[name] for name in BASELINES if name != "finetune"},
+}
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """What to run: methods x fractions x seeds, and where hyperparameters are tuned."""
+
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    fractions: tuple[float | None, ...] = (None,)  # None: the base config's own task
+    tune: bool = True
+    tune_seed: int | None = None
+    tune_fraction: float | None = None
+
+    @property
+    def tuning_cell(self) -> tuple[float | None, int]:
+        fraction = self.tune_fraction if self.tune_fraction is not None else self.fractions[len(self.fractions) // 2]
+        return fraction, self.tune_seed if self.tune_seed is not None else self.seeds[0]
+
+
+def _tag(values: dict) -> str:
+    """Folder name for a set of grid values, e.g. focal_gamma=2.0 -> 'focal_gamma_2.0'."""
+    return "_".join(f"{key}_{value}" for key, value in sorted(values.items())) or "default"
+
+
+def _fraction_tag(fraction: float | None) -> str:
+    return "bg_task" if fraction is None else f"bg_{fraction}"
+
+
+class Runner:
+    """Runs (or skips, when finished) single training runs and remembers their rows."""
+
+    def __init__(self, base: config_lib.TrainConfig):
+        self.base = base
+        self.root = pathlib.Path(base.output_dir)
+        self.memo = prepare.TargetsMemo()
+
+    def config(self, method: str, values: dict, fraction: float | None, seed: int) -> config_lib.TrainConfig:
+        """The config of one run: base flags, the method's overrides and grid values, the cell."""
+        recipe = METHODS[method.removeprefix("bgsplit+")]
+        overrides = {"aux_weight": 0.0, **recipe.resolved_overrides(self.base), **values, "seed": seed,
+                     "output_dir": str(self.root / "runs" / method / _tag(values) / _fraction_tag(fraction) /
+                                       f"seed_{seed}")}
+        if fraction is not None:
+            overrides["background_fraction"] = fraction
+        return dataclasses.replace(self.base, **overrides)
+
+    def run(self, method: str, values: dict, fraction: float | None, seed: int) -> dict:
+        """Trains one grid cell (or reads its finished metrics.json) and returns its metrics."""
+        config = self.config(method, values, fraction, seed)
+        metrics = run_folder.finished_metrics(config)
+        if metrics is None:
+            logging.info("=== %s %s, background %s, seed %d -> %s", method, values or "", fraction, seed,
+                         config.output_dir)
+            hparams = {"method": method, "seed": seed, "background_fraction": fraction or -1.0, **values}
+            metrics = run_lib.run_training(config, self.memo, hparams=hparams)
+        else:
+            logging.info("=== %s %s, background %s, seed %d: finished before, skipped", method, values or "",
+                         fraction, seed)
+        return {
+            "method": method,
+            "hyperparameters": json.dumps(values, sort_keys=True),
+            "background_fraction": fraction,  # None: the base config's task (see train_background_fraction)
+            "train_background_fraction": metrics["task"]["train"]["background_fraction"],
+            "positives_per_class": min(list(metrics["task"]["train"]["counts"].values())[1:]),
+            "seed": seed,
+            "aux_weight": config.aux_weight,
+            "val_mAP": metrics["val"]["mAP"],
+            "test_mAP": metrics["test"]["mAP"],
+            "wall_seconds": metrics["wall_seconds"],
+        }
+
+
+def _grid_points(grid: dict) -> list[dict]:
+    """All combinations of a grid's values, e.g. {"a": [1, 2]} -> [{"a": 1}, {"a": 2}]."""
+    points = [{}]
+    for key, values in grid.items():
+        points = [{**p, key: v} for p in points for v in values]
+    return points
+
+
+def choose_hyperparameters(runner: Runner, grid: Grid) -> tuple[dict[str, dict], list[dict]]:
+    """The grid values each method uses (chosen on val mAP at the tuning cell), and the tuning rows."""
+    needed = {m.removeprefix("bgsplit+") for m in grid.methods}
+    needed |= {"bgsplit"} if any(m.startswith("bgsplit") for m in grid.methods) else set()
+    fraction, seed = grid.tuning_cell
+    chosen, rows = {}, []
+    for name in [n for n in METHODS if n in needed]:
+        points = _grid_points(METHODS[name].grid)
+        if not grid.tune or len(points) == 1:
+            chosen[name] = points[0]
+            continue
+        tuned = [runner.run(name, point, fraction, seed) for point in points]
+        rows.extend(tuned)
+        best = max(range(len(points)), key=lambda i: tuned[i]["val_mAP"])
+        chosen[name] = points[best]
+        logging.info("Tuning %s on val mAP: %s -> %s", name,
+                     [(p, round(r["val_mAP"], 4)) for p, r in zip(points, tuned)], points[best])
+    return chosen, rows
+
+
+def method_values(method: str, chosen: dict[str, dict]) -> dict:
+    """The grid values a method runs with: its own, plus bgsplit's aux weight for combinations."""
+    if method.startswith("bgsplit+"):
+        return {**chosen[method.removeprefix("bgsplit+")], **chosen["bgsplit"]}
+    return chosen[method]
+
+
+def fraction_label(rows: list[dict], fraction: float | None) -> str:
+    """Column label of a grid fraction; the base task's (None) shows its mean achieved fraction."""
+    if fraction is not None:
+        return f"{fraction:.2%} background"
+    achieved = np.mean([r["train_background_fraction"] for r in rows if r["background_fraction"] is None])
+    return f"{achieved:.2%} background (mean)"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Markdown table: test mAP mean +- population std over seeds, per method (rows) and fraction."""
+    fractions = list(dict.fromkeys(r["background_fraction"] for r in rows))
+    header = "| method | " + " | ".join(fraction_label(rows, f) for f in fractions) + " | val mAP (all) | seeds |"
+    lines = [header, "|---" * (len(fractions) + 3) + "|"]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        cells = []
+        for fraction in fractions:
+            test = np.array([r["test_mAP"] for r in mine if r["background_fraction"] == fraction])
+            cells.append(f"{test.mean():.3f} +- {test.std():.3f}" if test.size else "-")
+        val = np.array([r["val_mAP"] for r in mine])
+        seeds = len({r["seed"] for r in mine})
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {val.mean():.3f} | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
+def tuning_summary(tuning_rows: list[dict], chosen: dict[str, dict]) -> str:
+    """Markdown: every tuning run's val mAP, and the chosen values."""
+    if not tuning_rows:
+        return "No tuning runs (--notune, or no method has a grid): each grid's first value was used.\n"
+    lines = ["| method | values | val mAP | chosen |", "|---|---|---|---|"]
+    for row in tuning_rows:
+        values = json.loads(row["hyperparameters"])
+        mark = "yes" if values == chosen[row["method"]] else ""
+        lines.append(f"| {row['method']} | {row['hyperparameters']} | {row['val_mAP']:.3f} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_hparams_config(root: pathlib.Path, grid: Grid) -> None:
+    """Declares the HParams dashboard's columns (method, fraction, seed, tuned values; val/test mAP)."""
+    tuned_keys = sorted({key for m in grid.methods for key in METHODS[m.removeprefix("bgsplit+")].grid}
+                        | ({"aux_weight"} if any(m.startswith("bgsplit") for m in grid.methods) else set()))
+    with tf.summary.create_file_writer(str(root)).as_default():
+        hparams_api.hparams_config(
+            hparams=[hparams_api.HParam("method", hparams_api.Discrete(list(grid.methods))),
+                     hparams_api.HParam("background_fraction"), hparams_api.HParam("seed"),
+                     *[hparams_api.HParam(key) for key in tuned_keys]],
+            metrics=[hparams_api.Metric(run_lib.HPARAMS_VAL_TAG, display_name="val mAP"),
+                     hparams_api.Metric(run_lib.HPARAMS_TEST_TAG, display_name="test mAP")],
+        )
+
+
+def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
+    """Runs (or resumes) the grid; writes results.csv, tuning.csv, results.md, comparison.png."""
+    root = pathlib.Path(base.output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    _write_hparams_config(root, grid)
+    runner = Runner(base)
+    chosen, tuning_rows = choose_hyperparameters(runner, grid)
+    rows = [
+        runner.run(method, method_values(method, chosen), fraction, seed)
+        for fraction in grid.fractions
+        for seed in grid.seeds
+        for method in grid.methods
+    ]
+    _write_csv(root / "results.csv", rows)
+    if tuning_rows:
+        _write_csv(root / "tuning.csv", tuning_rows)
+    task = (f"{base.dataset}: K={base.num_rare}, " +
+            (f"N={base.positives_per_class}" if grid.fractions == (None,) else "N from the background fraction"))
+    (root / "results.md").write_text(
+        f"# Test mAP ({task}; {len(grid.seeds)} seeds; mean +- population std)\n\n{markdown_table(rows)}\n"
+        f"## Hyperparameters chosen on validation mAP (fraction {grid.tuning_cell[0]}, seed {grid.tuning_cell[1]})"
+        f"\n\n{tuning_summary(tuning_rows, chosen)}\nWall time of this invocation: {time.time() - started:.0f} s\n"
+    )
+    (root / "comparison.png").write_bytes(plots.fraction_comparison_png(rows, task))
+    return rows

@@ -1,0 +1,1 @@
+"""After training: a versioned SavedModel for TF Serving (export) and mining a pool with it (mining)."""

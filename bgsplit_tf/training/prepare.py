@@ -1,0 +1,272 @@
+"""Preparing a run: everything it needs besides its model.
+
+  config -> teacher (and the trunk the student starts from) -> source, screened for bad images ->
+  rare task -> teacher targets (memoised per process, or read from the on-disk cache) -> tf.data batches
+
+prepare_run returns a PreparedRun; training.run trains on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from bgsplit_tf import config as config_lib
+from bgsplit_tf.data import bad_images, pipeline, rare_task, sources, teacher_cache, teacher_targets
+from bgsplit_tf.evaluation import plots
+from bgsplit_tf.models import pretrained, teacher as teacher_lib
+from bgsplit_tf.models.pretrained import applications
+
+EVAL_BATCH_SIZE = 512
+# --cache_decoded=auto keeps decoded train + val images in memory below this size (iNaturalist at 224 px,
+# ~88 GB decoded, is streamed and decoded every epoch instead).
+CACHE_BUDGET_BYTES = 4 * 2**30
+
+
+def screened_source_of(config: config_lib.TrainConfig, image_size: tuple[int, int],
+                       splits: tuple[str, ...]) -> tuple[object, list[bad_images.BadImage]]:
+    """source_of, without the images of `splits` that do not decode (--bad_images), and those images."""
+    return bad_images.screen(source_of(config, image_size), splits, config.bad_images)
+
+
+def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int]) -> sources.Source:
+    """The source --dataset names (data.sources), its images resized to image_size where they differ."""
+    return sources.open_source(config.dataset, image_size=tuple(image_size), data_dir=config.data_dir or None,
+                               image_key=config.image_key, label_key=config.label_key, id_key=config.id_key,
+                               background_folder=config.background_folder)
+
+
+def draw_task(config: config_lib.TrainConfig,
+              source: sources.Source) -> tuple[rare_task.RareTask, dict, np.ndarray]:
+    """The rare task of this config, per-split summaries (counts, background fraction), and which
+    training examples it keeps (bool [N], in split order)."""
+    labels = {split: source.read_labels(split) for split in (config.train_split, config.val_split, config.test_split)}
+    train_labels, train_ids = labels[config.train_split]
+    task = rare_task.choose_rare_task(
+        source.label_names(),
+        train_labels,
+        train_ids,
+        eval_labels={split: labels[split][0] for split in (config.val_split, config.test_split)},
+        num_rare=config.num_rare,
+        positives_per_class=config.positives_per_class,
+        seed=config.seed,
+        categories=list(config.rare_categories) or None,
+        background_fraction=config.background_fraction,
+        background_keep=config.background_keep,
+        never_rare=source.never_rare(),
+    )
+    keep = task.train_keep_mask(train_labels, train_ids)
+    summaries = {
+        "train": rare_task.summarize(task, task.main_labels(train_labels[keep])),
+        "validation": rare_task.summarize(task, task.main_labels(labels[config.val_split][0])),
+        "test": rare_task.summarize(task, task.main_labels(labels[config.test_split][0])),
+    }
+    if summaries["train"]["counts"][rare_task.BACKGROUND] == 0:
+        raise ValueError(
+            f"no background images are left in --train_split={config.train_split} (--background_keep="
+            f"{config.background_keep} kept none of them, or every category is rare); raise --background_keep "
+            "or name fewer --rare_categories")
+    return task, summaries, keep
+
+
+def teacher_of(config: config_lib.TrainConfig) -> keras.Model:
+    """The frozen teacher --teacher names (see models.pretrained): pixels [B, H, W, 3] -> [B, M]."""
+    return pretrained.load(config.teacher, image_size=config.image_size, weights=config.teacher_weights,
+                           endpoint=config.teacher_endpoint, output_key=config.teacher_output_key)
+
+
+def trunk_source_of(config: config_lib.TrainConfig, teacher: keras.Model) -> keras.Model:
+    """The model whose "trunk" the student copies: the teacher itself (default), or --trunk."""
+    if not config.trunk:
+        teacher_lib.teacher_trunk(teacher)  # fails early, naming --trunk, for a teacher without a trunk
+        return teacher
+    start = pretrained.load(config.trunk, image_size=config.image_size, weights=config.trunk_weights)
+    teacher_lib.teacher_trunk(start)
+    if tuple(start.input_shape[1:3]) != tuple(teacher.input_shape[1:3]):
+        raise ValueError(f"--trunk={config.trunk} takes {start.input_shape[1:3]} images but the teacher takes "
+                         f"{teacher.input_shape[1:3]}; set --image_size so that both agree")
+    return start
+
+
+def check_image_size(source: sources.Source, teacher: keras.Model, teacher_path: str) -> None:
+    """Rejects a teacher whose fixed input size differs from the source's fixed image size."""
+    image_shape = source.image_shape()
+    teacher_shape = teacher.input_shape[1:3]
+    if None not in image_shape[:2] and None not in teacher_shape and tuple(image_shape[:2]) != tuple(teacher_shape):
+        raise ValueError(
+            f"teacher {teacher_path} takes {teacher_shape[0]}x{teacher_shape[1]} images but {source.name} has "
+            f"{image_shape[0]}x{image_shape[1]}; pass a --teacher trained at that size."
+        )
+
+
+def task_gallery(task: rare_task.RareTask, train_examples: tf.data.Dataset, config: config_lib.TrainConfig,
+                 per_row: int = 10) -> bytes:
+    """PNG of what the model learns from: each rare class's kept training positives, then background."""
+    relabelled = task.relabel(train_examples, training=True)
+    positives = relabelled.filter(lambda ex: ex["label"] > 0)  # at most K * N images: one pass
+    by_class = {k: [] for k in range(1, task.num_rare + 1)}
+    for example in positives.as_numpy_iterator():
+        if len(by_class[example["label"]]) < per_row:
+            by_class[example["label"]].append(example["image"])
+    rows = [(name, np.stack(by_class[k])) for k, name in enumerate(task.class_names[1:], start=1)]
+    background = relabelled.filter(lambda ex: ex["label"] == 0).take(per_row)
+    rows.append(("background", np.stack([ex["image"] for ex in background.as_numpy_iterator()])))
+    return plots.gallery_png(rows, f"{config.dataset}: training positives per rare class, and background")
+
+
+class TargetsMemo:
+    """Teacher targets per (source, split, teacher settings), obtained once per process and reused by runs:
+    read from (and, where missing, computed into) --teacher_cache_dir, or computed in memory without one."""
+
+    def __init__(self, worker: tuple[int, int] = (0, 1)):
+        self._targets: dict[tuple, teacher_targets.TeacherTargets] = {}
+        self.worker = worker  # (index, count): multi-worker training shares the cache's precompute
+
+    def get(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model):
+        """The TeacherTargets of source[split] under the config's teacher: memoised, read from (or
+        written to) the cache."""
+        key = (source, split, config.teacher, config.teacher_weights, config.teacher_endpoint,
+               config.teacher_output_key, config.teacher_output, config.teacher_top_k, config.teacher_cache_dir)
+        if key not in self._targets:
+            started = time.time()
+            if config.teacher_cache_dir:
+                self._targets[key] = teacher_cache.cached_targets(
+                    config.teacher_cache_dir, split, cache_fingerprint(source, split, config, teacher), teacher,
+                    lambda skip: source.examples(split, skip=skip), shard_size=config.teacher_cache_shard_size,
+                    worker=self.worker)
+            else:
+                self._targets[key] = teacher_targets.compute_teacher_targets(
+                    teacher, source.examples(split), top_k=config.teacher_top_k, teacher_output=config.teacher_output)
+            logging.info("Teacher targets for %s[%s]: %d images in %.1f s", source.name, split,
+                         len(self._targets[key].ids), time.time() - started)
+        return self._targets[key]
+
+
+def cache_fingerprint(source, split: str, config: config_lib.TrainConfig, teacher: keras.Model) -> dict:
+    """What the cached targets of (source, split) under this config's teacher depend on."""
+    teacher_identity = config.teacher or f"{pretrained.EMBEDDED_PREFIX}{pretrained.DEFAULT_EMBEDDED}"
+    if config.teacher.startswith(applications.PREFIX):
+        teacher_identity += f" weights={config.teacher_weights}"
+    if config.teacher_endpoint or config.teacher_output_key:
+        teacher_identity += f" endpoint={config.teacher_endpoint} output_key={config.teacher_output_key}"
+    return teacher_cache.fingerprint(
+        dataset=source.name, dataset_version=source.version(split), split=split, ids=source.read_labels(split)[1],
+        teacher=teacher_identity, teacher_model=teacher, teacher_output=config.teacher_output,
+        image_size=tuple(teacher.input_shape[1:3]), top_k=config.teacher_top_k)
+
+
+@dataclasses.dataclass
+class PreparedRun:
+    """What a training run needs besides its model: the rare task and its tf.data batches.
+
+    train_batches_for(input_context, epoch=0, skip=0): (images float32 [B, H, W, 3], targets) with
+    augmentation and sampling, epoch `epoch` from its batch `skip` on (pipeline.training_epochs); an
+    input_context of None gives global batches of the whole split, one epoch, an InputContext
+    (tf.distribute) that pipeline's shard in per-replica batches, repeated. val_batches and
+    test_batches: un-augmented, the last batch partial. steps_per_epoch: of the global batch.
+    class_counts: kept training images per main class [K + 1]. bad_images: the images left out
+    because they do not decode (--bad_images=skip).
+    """
+
+    teacher: keras.Model
+    trunk_source: keras.Model
+    source: object
+    task: rare_task.RareTask
+    summaries: dict
+    train_batches_for: Callable[..., tf.data.Dataset]
+    val_batches: tf.data.Dataset
+    test_batches: tf.data.Dataset
+    probe_batches: tf.data.Dataset
+    train_positive_batches: tf.data.Dataset
+    val_positive_batches: tf.data.Dataset
+    steps_per_epoch: int
+    class_counts: list[int]
+    bad_images: list[bad_images.BadImage]
+
+    @property
+    def train_batches(self) -> tf.data.Dataset:
+        """One device's training batches, one epoch."""
+        return self.train_batches_for(None)
+
+
+def cache_decoded(config: config_lib.TrainConfig, num_images: int, image_shape: tuple) -> bool:
+    """Whether the decoded training and validation images are kept in memory after the first epoch:
+    --cache_decoded=yes|no, or auto: yes while they take less than CACHE_BUDGET_BYTES."""
+    if config.cache_decoded != "auto":
+        return config.cache_decoded == "yes"
+    return num_images * int(np.prod(image_shape)) < CACHE_BUDGET_BYTES
+
+
+def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRun:
+    """Loads teacher and source, draws the rare task, joins the teacher targets and builds the batches."""
+    teacher = teacher_of(config)
+    trunk_source = trunk_source_of(config, teacher)
+    source, bad = screened_source_of(config, teacher.input_shape[1:3],
+                                     (config.train_split, config.val_split, config.test_split))
+    check_image_size(source, teacher, config.teacher or str(pretrained.embedded_path("")))
+    task, summaries, kept = draw_task(config, source)
+    logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
+                 summaries["train"]["background_fraction"], summaries["train"]["counts"])
+
+    def examples(split: str, training: bool, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+        """The split's examples, images still encoded (the pipeline decodes), with their targets."""
+        ds = task.relabel(source.encoded_examples(split, shard=shard), training=training)
+        return memo.get(source, split, config, teacher).join(ds)
+
+    num_train = summaries["train"]["num_examples"]
+    steps_per_epoch = num_train // config.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"--batch_size={config.batch_size} exceeds the {num_train} training images")
+    cache = cache_decoded(config, num_train + summaries["validation"]["num_examples"],
+                          (*teacher.input_shape[1:3], 3))
+
+    def unaugmented(split: str, training: bool, keep=lambda examples: examples) -> tf.data.Dataset:
+        """Un-augmented batches of the split's (relabelled) examples that `keep` leaves, decoded after it."""
+        kept = keep(task.relabel(source.encoded_examples(split), training=training))
+        return pipeline.evaluation_batches(kept, EVAL_BATCH_SIZE, cache=False, decode=source.decode)
+
+    def positives(examples: tf.data.Dataset) -> tf.data.Dataset:
+        return examples.filter(lambda ex: ex["label"] > 0)
+
+    epochs_of_shard = {}  # (shard, per-replica batch size) -> its training_epochs, whose cache every epoch shares
+
+    def train_batches_for(context: tf.distribute.InputContext | None, epoch: int = 0,
+                          skip: int = 0) -> tf.data.Dataset:
+        shard = (context.input_pipeline_id, context.num_input_pipelines) if context else (0, 1)
+        batch_size = context.get_per_replica_batch_size(config.batch_size) if context else config.batch_size
+        if (shard, batch_size) not in epochs_of_shard:
+            epochs_of_shard[shard, batch_size] = pipeline.training_epochs(
+                examples(config.train_split, True, shard), batch_size, config.seed, augmentation=config.augment,
+                cache=cache, num_examples=int(kept[shard[0]::shard[1]].sum()),
+                rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1,
+                decode=source.decode)
+        if not context:  # one device: an epoch is one pass
+            return epochs_of_shard[shard, batch_size](epoch, skip)
+        # Distributed, each pipeline repeats (workers' shards may differ by a batch) and the training loop
+        # counts steps_per_epoch; a step takes one batch per replica the pipeline feeds.
+        replicas_fed = context.num_replicas_in_sync // context.num_input_pipelines
+        return epochs_of_shard[shard, batch_size](epoch).repeat().skip(skip * replicas_fed)
+
+    return PreparedRun(
+        teacher=teacher, trunk_source=trunk_source, source=source, task=task, summaries=summaries,
+        train_batches_for=train_batches_for,
+        val_batches=pipeline.evaluation_batches(examples(config.val_split, False), EVAL_BATCH_SIZE, cache=cache,
+                                                num_examples=summaries["validation"]["num_examples"],
+                                                decode=source.decode),
+        test_batches=pipeline.evaluation_batches(task.relabel(source.encoded_examples(config.test_split), False),
+                                                 EVAL_BATCH_SIZE, cache=False,
+                                                 num_examples=summaries["test"]["num_examples"],
+                                                 decode=source.decode),
+        probe_batches=unaugmented(config.val_split, False, lambda ex: ex.take(config.mechanism_probe_size)),
+        train_positive_batches=unaugmented(config.train_split, True, positives),
+        val_positive_batches=unaugmented(config.val_split, False, positives),
+        steps_per_epoch=steps_per_epoch,
+        class_counts=list(summaries["train"]["counts"].values()),
+        bad_images=bad,
+    )

@@ -1,0 +1,162 @@
+"""One training run, from flags to finished outputs (what `bgsplit-train` does).
+
+  run folder (refuse a finished run, check a resumable one, write flags.txt) -> prepare (source,
+  rare task, teacher targets, batches) -> build the model -> train (resumable) -> evaluate (test mAP,
+  PR curves, operating points) -> write (model.keras, export, metrics.json last)
+
+Writes to --output_dir: flags.txt (re-run with --flagfile), metrics.json, tensorboard/, model.keras,
+pr_curves_test.png and train_gallery.png (the kept positives of each rare class, and some background),
+bad_images.tsv when images were left out, and checkpoints/ while training (removed once the run has
+finished: rerunning an interrupted run's command resumes from them).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+from tensorboard.plugins.hparams import api as hparams_api
+
+from bgsplit_tf import config as config_lib
+from bgsplit_tf.evaluation import mechanism, plots, validation as validation_lib
+from bgsplit_tf.models import teacher as teacher_lib
+from bgsplit_tf.serving import export
+from bgsplit_tf.training import build, checkpoints, distribute, faults, loop, prepare, run_folder
+
+# Scalars each run writes next to its HParams, read by the HParams dashboard.
+HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
+
+
+def write_hparams(log_dir: pathlib.Path, hparams: dict, val_map: float, test_map: float) -> None:
+    """Records a run for TensorBoard's HParams dashboard: its hyperparameters and final val/test mAP."""
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        hparams_api.hparams(hparams)
+        tf.summary.scalar(HPARAMS_VAL_TAG, val_map, step=0)
+        tf.summary.scalar(HPARAMS_TEST_TAG, test_map, step=0)
+
+
+def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | None = None, verbose: int | str = 2,
+                 hparams: dict | None = None) -> dict:
+    """Trains and evaluates one model; returns (and writes) the metrics dict.
+
+    hparams: what the HParams dashboard shows for this run (default: the config's method flags).
+    """
+    wall_started = time.time()
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = distribute.make_strategy(config.strategy, config.tpu)
+    worker = distribute.worker_of(strategy)
+    output_dir = pathlib.Path(config.output_dir)
+    if worker[0] > 0:  # the chief (worker 0) writes the run's outputs; the others keep theirs apart
+        output_dir = output_dir / "workers" / str(worker[0])
+    run_folder.open_run_folder(output_dir, config)
+    keras.utils.set_random_seed(config.seed)  # tf.data derives its op seeds from this global seed
+    run = prepare.prepare_run(config, memo or prepare.TargetsMemo(worker))
+    run_folder.report_bad_images(run.bad_images, output_dir)
+    # Seed again right before the model draws its initial weights: preparing the data (e.g. TFDS
+    # rendering the dataset on first use) consumes global random state.
+    keras.utils.set_random_seed(config.seed)
+    (output_dir / "train_gallery.png").write_bytes(
+        prepare.task_gallery(run.task, run.source.examples(config.train_split), config))
+    with strategy.scope():
+        model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source)
+    trained = _train(config, run, model, strategy, worker, output_dir, verbose)
+    results = {**_evaluate(config, run, model, trained, output_dir), "wall_seconds": time.time() - wall_started}
+    _write_outputs(config, run, model, results, output_dir, hparams)
+    logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", results["test"]["mAP"], results["val"]["mAP"],
+                 results["train_seconds"], output_dir)
+    return results
+
+
+def _train(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model,
+           strategy: tf.distribute.Strategy, worker: tuple[int, int], output_dir: pathlib.Path,
+           verbose: int | str) -> dict:
+    """Trains (resuming from the newest checkpoint); returns the history, timings, validation and probe."""
+    validation = validation_lib.Validation(run.val_batches, run.task.class_names, config.validation_every,
+                                           config.epochs)
+    probe = mechanism_probe(run) if config.mechanism else None
+    callbacks = [
+        faults.NonFiniteLossGuard(),
+        validation,
+        *([probe] if probe else []),
+        validation_lib.LearningRateLogger(),
+        keras.callbacks.TensorBoard(str(output_dir / "tensorboard"), write_graph=False),
+    ]
+    run_checkpoints = checkpoints.RunCheckpoints(output_dir, model, config.flag_values(), config.checkpoint_steps)
+    started = time.time()
+    history = loop.train(
+        model, lambda epoch, skip: distribute.distributed_batches(
+            strategy, lambda context: run.train_batches_for(context, epoch, skip)),
+        config.epochs, run.steps_per_epoch, callbacks, run_checkpoints, verbose,
+        train_function=distribute.worker_train_function(model) if worker[1] > 1 else None)
+    train_seconds = time.time() - started
+    if validation.last is None:  # resumed after the last epoch's checkpoint: validate the final weights
+        validation.validate(config.epochs - 1)
+    return {"history": history, "train_seconds": train_seconds, "validation": validation, "probe": probe,
+            "steps_run": run_checkpoints.steps_run(run.steps_per_epoch, config.epochs)}
+
+
+def _evaluate(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model, trained: dict,
+              output_dir: pathlib.Path) -> dict:
+    """Test mAP and PR curves (PNG and TensorBoard), operating points from validation, and the metrics."""
+    task, validation, probe = run.task, trained["validation"], trained["probe"]
+    test_labels, test_probs = validation_lib.predict_main(model, run.test_batches)
+    test = validation_lib.map_summary(test_labels, test_probs, task.class_names)
+    pr_png = plots.pr_curves_png(test_labels, test_probs, task.class_names,
+                                 f"test PR curves (aux_weight={config.aux_weight}, mAP {test['mAP']:.3f})")
+    (output_dir / "pr_curves_test.png").write_bytes(pr_png)
+    with tf.summary.create_file_writer(str(output_dir / "tensorboard" / "test")).as_default():
+        tf.summary.scalar("test_mAP", test["mAP"], step=config.epochs)
+        tf.summary.image("test_pr_curves", tf.io.decode_png(pr_png)[None], step=config.epochs)
+    points = validation_lib.operating_points(*validation.last_predictions, task.class_names)
+    logging.info("Operating points on validation (score thresholds per target precision):\n%s",
+                 validation_lib.format_operating_points(points))
+    results = {
+        "test": test,
+        "val": validation.last,
+        "task": {"rare_categories": list(task.class_names[1:]), "category_ids": list(task.categories),
+                 **run.summaries},
+        "history": {key: [float(v) for v in values] for key, values in trained["history"].history.items()},
+        "bad_images": {split: sum(b.split == split for b in run.bad_images)
+                       for split in (config.train_split, config.val_split, config.test_split)},
+        "train_seconds": trained["train_seconds"],
+        "train_images_per_second": trained["steps_run"] * config.batch_size / trained["train_seconds"],
+        "config": {key: (list(v) if isinstance(v, tuple) else v) for key, v in vars(config).items()},
+        "operating_points": points,
+    }
+    if probe:
+        results["mechanism"] = {"teacher_background_rank": probe.teacher_background_rank,
+                                "probe_images": len(probe.probe_images)}
+    if config.logit_adjustment == "posthoc":
+        results["eval_logit_offset"] = [float(v) for v in model.eval_logit_offset.numpy()]
+    return results
+
+
+def _write_outputs(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model, results: dict,
+                   output_dir: pathlib.Path, hparams: dict | None) -> None:
+    """HParams, model.keras, the export if asked, and metrics.json last (the finished marker)."""
+    write_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
+                  results["val"]["mAP"], results["test"]["mAP"])
+    model.network.save(output_dir / "model.keras")
+    if config.export_dir:
+        exported = export.export_saved_model(model.network, run.task.class_names, config.export_dir,
+                                             results["operating_points"], results.get("eval_logit_offset"))
+        logging.info("Exported a SavedModel for TF Serving to %s", exported)
+    run_folder.write_metrics(output_dir, results)
+
+
+def mechanism_probe(run: prepare.PreparedRun) -> mechanism.MechanismProbe:
+    """The per-epoch mechanism measurements of a run (mechanism.MechanismProbe) on its probe sets."""
+    teacher_trunk = teacher_lib.teacher_trunk(run.teacher) if teacher_lib.has_trunk(run.teacher) else None
+    return mechanism.MechanismProbe(run.probe_batches, run.train_positive_batches, run.val_positive_batches,
+                                    teacher_trunk)
+
+
+def default_hparams(config: config_lib.TrainConfig) -> dict:
+    """The method flags of a run, for the HParams dashboard."""
+    keys = ("aux_weight", "focal_gamma", "cb_beta", "reweight_from_epoch", "ldam_max_margin", "logit_adjustment",
+            "la_tau", "rare_batch_fraction", "background_keep", "learning_rate", "epochs", "seed")
+    return {key: getattr(config, key) for key in keys}

@@ -1,0 +1,115 @@
+"""A run's output folder: is it the same run, is it finished, and its final writes.
+
+One rule says whether two flag sets describe the same run (same_run_differences): the checkpoints'
+resume check, the refusal of a finished run and the experiment runners' resume all use it.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+from absl import logging
+
+from bgsplit_tf import config as config_lib
+from bgsplit_tf.data import bad_images
+from bgsplit_tf.training import checkpoints, faults
+
+FLAGS_FILE = "flags.txt"
+METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
+# Flags that say where things are, how often to save, or what to do with an existing folder, not what
+# is trained: a run may resume, or count as the same, with them changed.
+NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_cache_dir", "checkpoint_steps")
+
+
+def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig) -> dict[str, tuple[str, str]]:
+    """The one rule for "is this the same run?": {flag: (stored value, current value)} of the flags
+    that differ, as the strings config.flag_values gives. NOT_COMPARED flags are ignored; a flag the
+    stored set lacks (one added to bgsplit_tf since it was written) counts at its default value; a
+    stored flag this version no longer has is ignored."""
+    current, defaults = config.flag_values(), config_lib.TrainConfig.default_flag_values()
+    return {name: (stored.get(name, defaults[name]), value) for name, value in current.items()
+            if name not in NOT_COMPARED and stored.get(name, defaults[name]) != value}
+
+
+def describe_differences(differences: dict[str, tuple[str, str]]) -> str:
+    """"--name=<old> then, <new> now; ..." for an error message."""
+    return "; ".join(f"--{name}={old or '(unset)'} then, {new or '(unset)'} now"
+                     for name, (old, new) in sorted(differences.items()))
+
+
+def stored_flags(run_dir: pathlib.Path) -> dict[str, str]:
+    """The flags a run folder's flags.txt holds, as config.flag_values strings ({} without one)."""
+    path = pathlib.Path(run_dir) / FLAGS_FILE
+    return config_lib.parse_flag_lines(path.read_text().splitlines()) if path.exists() else {}
+
+
+def finished_metrics(config: config_lib.TrainConfig) -> dict | None:
+    """The metrics of a finished run of this config in its --output_dir, else None (with --overwrite
+    always None: the run is to be trained afresh). ValueError if the folder holds a finished run of
+    other flags."""
+    run_dir = pathlib.Path(config.output_dir)
+    if config.overwrite or not (run_dir / METRICS_FILE).exists():
+        return None
+    differences = same_run_differences(stored_flags(run_dir), config)
+    if differences:
+        raise ValueError(f"{run_dir} holds a finished run with other flags ({describe_differences(differences)}); "
+                         "use another --output_dir, pass --overwrite, or delete that folder to re-run it.")
+    return json.loads((run_dir / METRICS_FILE).read_text())
+
+
+def open_run_folder(output_dir: pathlib.Path, config: config_lib.TrainConfig) -> None:
+    """Makes output_dir ready for this config's run, before any work is done: a finished run is refused
+    (refuse_finished_run), a checkpoint written under other flags is refused naming them (so that a
+    refused resume leaves flags.txt and everything else as they were), then flags.txt is written."""
+    refuse_finished_run(output_dir, config.overwrite)
+    saved = checkpoints.newest_saved_flags(output_dir / checkpoints.DIRECTORY)
+    differences = same_run_differences(saved, config) if saved is not None else {}
+    if differences:
+        raise faults.TrainingFault(
+            f"{output_dir / checkpoints.DIRECTORY} holds a checkpoint of a run with other flags "
+            f"({describe_differences(differences)}). Run the same command to resume it, or pass --overwrite to "
+            "start afresh.")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / FLAGS_FILE).write_text("\n".join(config.to_flag_lines()) + "\n")
+
+
+def write_metrics(output_dir: pathlib.Path, results: dict) -> None:
+    """Writes metrics.json, the finished marker: to a temporary name, then renamed, so that a crash
+    leaves either no marker (the rerun resumes) or a complete one; then removes the checkpoints,
+    which served only to resume."""
+    temporary = output_dir / f"{METRICS_FILE}.partial"
+    temporary.write_text(json.dumps(results, indent=2))
+    temporary.replace(output_dir / METRICS_FILE)
+    shutil.rmtree(output_dir / checkpoints.DIRECTORY, ignore_errors=True)
+
+
+def refuse_finished_run(output_dir: pathlib.Path, overwrite: bool) -> None:
+    """A finished run (metrics.json present) is never trained over silently: TrainingFault, unless
+    overwrite, which clears its checkpoints and TensorBoard logs so that the new run starts afresh and
+    its curves do not mix with the old ones. Without overwrite, an unfinished run's checkpoints stay
+    and training resumes from them."""
+    metrics_path = output_dir / METRICS_FILE
+    if overwrite:
+        shutil.rmtree(output_dir / checkpoints.DIRECTORY, ignore_errors=True)
+        shutil.rmtree(output_dir / "tensorboard", ignore_errors=True)
+        metrics_path.unlink(missing_ok=True)
+    if metrics_path.exists():
+        finished = json.loads(metrics_path.read_text())
+        raise faults.TrainingFault(
+            f"{output_dir} holds a finished run (test mAP {finished['test']['mAP']:.4f}, val mAP "
+            f"{finished['val']['mAP']:.4f}); it was left untouched. Pass --overwrite to train it afresh, or "
+            "choose another --output_dir.")
+
+
+def report_bad_images(bad: list[bad_images.BadImage], output_dir: pathlib.Path) -> None:
+    """Lists the images left out (--bad_images=skip) in output_dir/bad_images.tsv, with a warning."""
+    path = output_dir / bad_images.REPORT_FILE
+    if not bad:
+        path.unlink(missing_ok=True)
+        return
+    bad_images.write_report(bad, output_dir)
+    shown = "; ".join(f"[{b.split}] {b.id}: {b.reason}" for b in bad[:3])
+    logging.warning("Left out %d images that do not decode (%s%s); all are listed in %s", len(bad), shown,
+                    "; ..." if len(bad) > 3 else "", path)

@@ -1,0 +1,57 @@
+"""The one "same run?" rule (flags.txt, checkpoints, experiment and regime-map resume) and the run
+folder's finished-run handling."""
+
+import dataclasses
+import json
+
+import pytest
+
+from bgsplit_tf import config as config_lib
+from bgsplit_tf.training import run_folder
+
+
+def _finished(run_dir, config):
+    run_dir.mkdir(parents=True)
+    (run_dir / "flags.txt").write_text("\n".join(config.to_flag_lines()) + "\n")
+    (run_dir / "metrics.json").write_text(json.dumps({"test": {"mAP": 0.5}}))
+
+
+def test_a_finished_run_is_recognised_and_other_flags_are_named(tmp_path):
+    config = config_lib.TrainConfig(output_dir=str(tmp_path / "run"), aux_weight=0.1)
+    _finished(tmp_path / "run", config)
+    assert run_folder.finished_metrics(config) == {"test": {"mAP": 0.5}}
+    with pytest.raises(ValueError, match=r"--aux_weight=0.1 then, 0.3 now"):
+        run_folder.finished_metrics(dataclasses.replace(config, aux_weight=0.3))
+
+
+def test_overwrite_reruns_a_finished_run_instead_of_calling_its_flags_different(tmp_path):
+    config = config_lib.TrainConfig(output_dir=str(tmp_path / "run"))
+    _finished(tmp_path / "run", config)  # written with --nooverwrite
+    assert run_folder.finished_metrics(dataclasses.replace(config, overwrite=True)) is None
+
+
+def test_a_flag_value_with_a_space_is_the_same_run(tmp_path):
+    config = config_lib.TrainConfig(output_dir=str(tmp_path / "my exp" / "run"), rare_categories=("a b", "c"))
+    _finished(tmp_path / "my exp" / "run", config)
+    assert run_folder.finished_metrics(config) is not None
+
+
+def test_flags_added_since_a_run_was_written_count_at_their_default(tmp_path):
+    config = config_lib.TrainConfig(output_dir=str(tmp_path / "run"))
+    _finished(tmp_path / "run", config)
+    lines = [line for line in (tmp_path / "run" / "flags.txt").read_text().splitlines()
+             if not line.startswith(("--validation_every", "--mechanism"))]
+    (tmp_path / "run" / "flags.txt").write_text("\n".join(lines + ["--a_flag_removed_since=3"]) + "\n")
+    assert run_folder.finished_metrics(config) is not None
+    with pytest.raises(ValueError, match="validation_every"):
+        run_folder.finished_metrics(dataclasses.replace(config, validation_every=2))
+
+
+def test_flag_lines_parse_back_to_the_values_they_came_from():
+    config = config_lib.TrainConfig(rare_categories=("x", "y z"), augment=False, fixed_background_logit=0.0,
+                                    output_dir="runs/a b")
+    parsed, values = config_lib.parse_flag_lines(config.to_flag_lines()), config.flag_values()
+    assert {name: values[name] for name in parsed} == parsed
+    assert all(values[name] == "" for name in set(values) - set(parsed))  # unset flags are not written
+    assert config.flag_values()["augment"] == "false" and config.flag_values()["output_dir"] == "runs/a b"
+    assert config.flag_values()["jit_compile"] == ""  # unset
