@@ -194,12 +194,15 @@ class TrainConfig(RunConfig, OptimisationConfig, MethodConfig, TeacherConfig, Da
         return cls().flag_values()
 
     def to_flag_lines(self) -> list[str]:
-        """One --name=value line per field: a flagfile that re-creates this config."""
+        """One --name=value line per field: a flagfile that re-creates this config. A float flag is
+        written as a float (1.0, not 1) however it was set, so equal configs write equal lines."""
         lines = []
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if value is None:
                 continue
+            if (field.metadata.get("kind") or _kind_of(field.default)) == "float":
+                value = float(value)
             if isinstance(value, (list, tuple)):
                 value = ",".join(str(v) for v in value)
             elif isinstance(value, bool):

@@ -55,3 +55,9 @@ def test_flag_lines_parse_back_to_the_values_they_came_from():
     assert all(values[name] == "" for name in set(values) - set(parsed))  # unset flags are not written
     assert config.flag_values()["augment"] == "false" and config.flag_values()["output_dir"] == "runs/a b"
     assert config.flag_values()["jit_compile"] == ""  # unset
+
+
+def test_a_float_flag_set_as_an_integer_is_the_same_run(tmp_path):
+    written = config_lib.TrainConfig(output_dir=str(tmp_path / "run"), warmup_epochs=1.0, learning_rate=0.1)
+    _finished(tmp_path / "run", written)
+    assert run_folder.finished_metrics(dataclasses.replace(written, warmup_epochs=1)) is not None
