@@ -28,6 +28,8 @@ def define_flags():
 
     flags.DEFINE_enum("tier", "quick", list(regime_map.TIERS), "Size of the map (see bgsplit_tf.regime_map.TIERS).")
     flags.DEFINE_string("results_dir", "", "Where the ledger, tables and figures go (empty: --output_dir).")
+    flags.DEFINE_bool("report_only", False, "Train nothing: write the tables and figures from the runs the ledger "
+                      "holds so far (cells whose tuning has finished, with their finished seeds).")
     flags.DEFINE_float("time_budget_hours", None, "After this long, no more extra seeds for unresolved cells.",
                        lower_bound=0.0)
 
@@ -42,9 +44,12 @@ def write_outputs(results_dir: pathlib.Path, summaries: list[dict], regime, titl
     regime_map.write_csv(results_dir / "tuning.csv", [{**t, "val_mAP": json.dumps(t["val_mAP"])}
                                                        for t in regime.tuning])
     ft_lr, ft_length = regime.ft_choice[("fine", 5, 2)]
+    tuning = "\n".join(f"| {t['setting']} | {t['val_mAP_mean']:.4f} | {', '.join(f'{v:.4f}' for v in t['val_mAP'])} |"
+                       for t in regime.tuning)
     (results_dir / "results.md").write_text(
         f"# {title}\n\nChosen on validation: fine-tuning lr {ft_lr}, {ft_length} schedule; Background Splitting "
-        f"lambda {regime.bg_lambda}.\n\n{regime_map.markdown_table(summaries)}")
+        f"lambda {regime.bg_lambda}.\n\n{regime_map.markdown_table(summaries)}\n## Tuning runs (validation mAP)\n\n"
+        f"| setting | mean over tuning seeds | per seed |\n|---|---|---|\n{tuning}\n")
     (results_dir / "regime_map.png").write_bytes(plots.regime_map_png(summaries, title))
     central = summaries[0]
     histories = {method: [row["history"] for key, row in regime.ledger.rows.items()
@@ -63,8 +68,13 @@ def run_regime_map(base: config_lib.TrainConfig) -> None:
     budget = FLAGS.time_budget_hours * 3600 if FLAGS.time_budget_hours is not None else None
     started = time.time()
     memo = prepare.TargetsMemo()
-    summaries, regime = regime_map.run_map(base, tier, results_dir, lambda c: run_lib.run_training(c, memo), budget)
-    title = f"Regime map, {tier.name} tier ({base.dataset})"
+    if FLAGS.report_only:
+        summaries, regime = regime_map.report_map(base, tier, results_dir)
+        title = f"Regime map, {tier.name} tier ({base.dataset}), partial: {len(regime.ledger.rows)} runs finished"
+    else:
+        summaries, regime = regime_map.run_map(base, tier, results_dir, lambda c: run_lib.run_training(c, memo),
+                                               budget)
+        title = f"Regime map, {tier.name} tier ({base.dataset})"
     write_outputs(results_dir, summaries, regime, title)
     print(f"\n{regime_map.markdown_table(summaries)}\nWall time of this invocation: {time.time() - started:.0f} s; "
           f"written to {results_dir}")

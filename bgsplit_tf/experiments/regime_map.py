@@ -33,6 +33,7 @@ FT_LEARNING_RATES = (0.03, 0.1)
 FT_LENGTHS = ("short", "long")
 LAMBDAS = (0.03, 0.1, 0.3, 1.0)
 BOOTSTRAP_RESAMPLES = 10_000
+MIN_PAIRS = 5  # seeds a cell needs before its interval earns a verdict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +207,14 @@ class Ledger:
 Trainer = Callable[[config_lib.TrainConfig], dict]  # config -> metrics.json's dict
 
 
+class NotInLedger(LookupError):
+    """A run the map needs has not finished yet (report_map trains nothing)."""
+
+
+def _not_in_ledger(config: config_lib.TrainConfig) -> dict:
+    raise NotInLedger(config.output_dir)
+
+
 class Map:
     """Resolves settings against the choices made on validation, and runs (or recalls) each run once."""
 
@@ -226,6 +235,11 @@ class Map:
             row = ledger_row(setting, seed, config, self.train(config))
             self.ledger.add(row)
         return row
+
+    def recall(self, setting: Setting, seed: int) -> dict | None:
+        """The ledger row of a resolved setting and seed, None if it has not finished (nothing is trained)."""
+        config = run_config(self.base, self.tier, setting, seed, self.runs_dir)
+        return self.ledger.get(f"{setting.tag()}/seed_{seed}", config)
 
     def _tune(self, candidates: list[Setting]) -> Setting:
         """The candidate with the best mean val mAP over the tuning seeds (ties: the first)."""
@@ -304,7 +318,8 @@ def summarize_cell(cell: Cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict
     low, high = bootstrap_interval(d)
     summary.update(ft_setting=ft_rows[0]["key"].split("/")[0], ft_mean=float(np.mean(list(ft.values()))),
                    ft_std=float(np.std(list(ft.values()))), diff_mean=float(d.mean()), diff_low=low, diff_high=high,
-                   wins=int((d > 0).sum()), pairs=len(d), verdict=verdict(low, high))
+                   wins=int((d > 0).sum()), pairs=len(d),
+                   verdict=verdict(low, high) if len(d) >= MIN_PAIRS else f"too few seeds yet ({len(d)} < {MIN_PAIRS})")
     return summary
 
 
@@ -330,6 +345,24 @@ def run_map(base: config_lib.TrainConfig, tier: Tier, results_dir: pathlib.Path,
             continue
         seeds = tier.seeds + tier.extra_seeds
         summaries[index] = summarize_cell(cell, rows_of(bg, seeds), rows_of(ft, seeds))
+    return summaries, regime
+
+
+def report_map(base: config_lib.TrainConfig, tier: Tier, results_dir: pathlib.Path) -> tuple[list[dict], Map]:
+    """The map as far as its ledger goes, training nothing (for watching a long map): every cell whose
+    settings are resolved (its tuning runs finished), with the seeds finished so far."""
+    regime = Map(base, tier, Ledger(results_dir / "ledger.jsonl"), pathlib.Path(base.output_dir), _not_in_ledger)
+    summaries = []
+    for cell in cells(tier):
+        try:
+            bg, ft = regime.resolve(cell.bg), cell.ft and regime.resolve(cell.ft)
+        except NotInLedger:
+            continue
+        seeds = tier.seeds + tier.extra_seeds
+        bg_rows = [row for seed in seeds if (row := regime.recall(bg, seed))]
+        ft_rows = [row for seed in seeds if ft and (row := regime.recall(ft, seed))]
+        if bg_rows and (ft is None or ft_rows):
+            summaries.append(summarize_cell(cell, bg_rows, ft_rows))
     return summaries, regime
 
 

@@ -61,13 +61,13 @@ def _fake_trainer(calls):
 
 def test_map_tunes_on_validation_then_runs_every_cell_and_resumes_from_its_ledger(tmp_path):
     base = config_lib.TrainConfig(output_dir=str(tmp_path / "runs"))
-    tier = dataclasses.replace(regime_map.TIERS["quick"], seeds=(0, 1, 2), extra_seeds=())
+    tier = dataclasses.replace(regime_map.TIERS["quick"], seeds=(0, 1, 2, 3, 4), extra_seeds=())
     calls = []
     summaries, regime = regime_map.run_map(base, tier, tmp_path / "results", _fake_trainer(calls))
     assert regime.ft_choice[("fine", 5, 2)] == (0.1, "long")
     assert regime.bg_lambda == 0.3  # the first of the best (0.3 and 1 tie): the order listed
     central = summaries[0]
-    assert central["verdict"] == "BG beats tuned FT" and central["pairs"] == 3
+    assert central["verdict"] == "BG beats tuned FT" and central["pairs"] == 5
     assert central["diff_mean"] == pytest.approx(0.05)
     probe = [s for s in summaries if s["axis"] == "linear probe"]
     assert len(probe) == 3 and all("diff_mean" not in s for s in probe)
@@ -98,3 +98,19 @@ def test_outputs_are_written(tmp_path):
     assert "lambda 0.3" in table and "| central |" in table
     for name in ("results.csv", "tuning.csv", "regime_map.png", "mechanism.png"):
         assert (tmp_path / "results" / name).stat().st_size > 0
+
+
+def test_a_report_of_a_partial_ledger_trains_nothing_and_shows_what_finished(tmp_path):
+    base = config_lib.TrainConfig(output_dir=str(tmp_path / "runs"))
+    tier = dataclasses.replace(regime_map.TIERS["quick"], seeds=(0, 1, 2), extra_seeds=())
+    regime_map.run_map(base, tier, tmp_path / "results", _fake_trainer([]))
+    ledger = tmp_path / "results" / "ledger.jsonl"
+    lines = ledger.read_text().splitlines()
+    ledger.write_text("\n".join(lines[:20]) + "\n")  # the tuning runs (16) and a few more
+    summaries, regime = regime_map.report_map(base, tier, tmp_path / "results")
+    assert regime.bg_lambda == 0.3 and len(regime.ledger.rows) == 20
+    assert summaries and summaries[0]["axis"] == "central"
+    assert all(s["seeds"] <= 3 for s in summaries)
+    assert summaries[0]["verdict"].startswith("too few seeds")
+    ledger.write_text("\n".join(lines[:5]) + "\n")  # tuning unfinished: nothing to report
+    assert regime_map.report_map(base, tier, tmp_path / "results")[0] == []
