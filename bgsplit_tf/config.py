@@ -279,6 +279,15 @@ def config_from_flags(config_class=TrainConfig, flag_values: flags.FlagValues = 
     return config_class(**{f.name: flag_values[f.name].value for f in dataclasses.fields(config_class)})
 
 
+def run_program(main: Callable[[list[str]], Any], define_program_flags: Callable[[], None],
+                program_module: str) -> None:
+    """Runs an absl program that has only its own flags: defines them (when it runs, never at import),
+    lists them in --help, then runs main(argv)."""
+    define_program_flags()
+    show_in_help(program_module)
+    app.run(main)
+
+
 def run_app(action: Callable[[TrainConfig], Any], program_module: str | None = None,
             define_program_flags: Callable[[], None] | None = None) -> None:
     """Runs an absl app whose flags are TrainConfig's (listed by --help) plus, if given, the program's own

@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags, logging
 
-from bgsplit_tf.config import show_in_help
+from bgsplit_tf.config import run_program
 from bgsplit_tf.data.sources import shapes
 
 FLAGS = flags.FLAGS
@@ -53,9 +53,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    define_flags()
-    show_in_help(__name__)
-    app.run(main)
+    run_program(main, define_flags, __name__)
 
 
 if __name__ == "__main__":

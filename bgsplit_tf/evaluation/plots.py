@@ -161,3 +161,22 @@ def mechanism_png(histories: dict[str, list[dict]], title: str) -> bytes:
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return _png(figure)
+
+
+def found_against_reviewed_png(runs: list[dict], title: str) -> bytes:
+    """Positives found against images reviewed, one line per strategy (mean over seeds, band +- std).
+
+    runs: dicts with "strategy", "reviewed" and "found" (cumulative per round), as bench.search writes.
+    """
+    figure, axes = plt.subplots(figsize=(6, 4.2))
+    for i, strategy in enumerate(dict.fromkeys(r["strategy"] for r in runs)):
+        mine = [r for r in runs if r["strategy"] == strategy]
+        reviewed = np.array(mine[0]["reviewed"])
+        found = np.array([r["found"] for r in mine], float)
+        mean, std = found.mean(axis=0), found.std(axis=0)
+        axes.plot(reviewed, mean, "o-", color=f"C{i}", label=f"{strategy} ({len(mine)} seeds)")
+        axes.fill_between(reviewed, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+    axes.set(xlabel="images reviewed", ylabel="positives found", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return _png(figure)

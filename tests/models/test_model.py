@@ -1,7 +1,6 @@
 """The two-output network and the custom train_step."""
 
 import os
-import pathlib
 import subprocess
 import sys
 

@@ -1,0 +1,84 @@
+"""How fast a search round runs, and how many positives each way of spending a labelling budget finds.
+
+  round time   pool cache built once (its wall time reported), then rounds of the loop on that pool:
+               train the top of the network on the cached maps, score every pool image, choose what to
+               show; seconds per round (median over rounds), images in the pool
+  found        per strategy (simulation.STRATEGIES) and seed: positives found after each round, and
+               per 100 images reviewed at the end, from the same examples (N per category, drawn by
+               the seed from the pool's images of K categories drawn by the seed)
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from bgsplit_tf.data import sources
+from bgsplit_tf.models import pretrained
+from bgsplit_tf.search import loop, pool_cache, rounds, simulation, state as state_lib
+
+
+def _truth(pool: str, data_dir: str | None, label_key: str) -> dict[str, str]:
+    spec = sources.parse(pool, pool=True)
+    source = sources.open_source(spec, data_dir=data_dir, label_key=label_key)
+    labels, ids = source.read_labels(spec.split)
+    names = source.label_names()
+    return {i.decode(): names[label] for label, i in zip(labels, ids) if label >= 0}
+
+
+def draw_examples(truth: dict[str, str], num_categories: int, per_category: int, seed: int,
+                  min_positives: int) -> dict[str, list[str]]:
+    """K categories with at least min_positives pool images, drawn by the seed, and N example items each."""
+    rng = np.random.default_rng(seed)
+    by_category: dict[str, list[str]] = {}
+    for item, category in sorted(truth.items()):
+        by_category.setdefault(category, []).append(item)
+    eligible = sorted(c for c, items in by_category.items() if len(items) >= min_positives)
+    chosen = rng.choice(eligible, num_categories, replace=False)
+    return {str(c): list(rng.choice(by_category[c], per_category, replace=False)) for c in chosen}
+
+
+def run_benchmark(pool: str, cache_dir: str, data_dir: str | None, label_key: str, strategies: list[str],
+                  seeds: list[int], num_rounds: int, num_categories: int, per_category: int,
+                  config: rounds.RoundConfig, timing_rounds: int, teacher_spec: str = "") -> dict:
+    """The report (module docstring) as a dict."""
+    teacher = pretrained.load(teacher_spec)
+    started = time.time()
+    cache = pool_cache.build_pool_cache(cache_dir, pool, teacher, teacher_spec, data_dir=data_dir)
+    cache_seconds = time.time() - started
+    truth = _truth(pool, data_dir, label_key)
+    report = {"pool": pool, "pool_images": len(cache), "cache_seconds": cache_seconds, "config": vars(config),
+              "rounds": num_rounds, "categories": num_categories, "examples_per_category": per_category}
+    examples = draw_examples(truth, num_categories, per_category, seeds[0], per_category + 1)
+    labeller = simulation.SimulatedLabeller(truth)
+    with tempfile.TemporaryDirectory() as state_dir:
+        state = state_lib.open_state(state_dir, {"categories": list(examples)})
+        for category, items in examples.items():
+            for item in items:
+                state.add(item, category, "yes", "example", -1)
+        search = loop.Search(state, cache, teacher, simulation.no_examples(cache), config)
+        seconds = []
+        for _ in range(timing_rounds):
+            started = time.time()
+            summary = search.next_round()
+            seconds.append(time.time() - started)
+            for entry in summary["shown"]:
+                state.add(entry["item"], entry["category"], labeller.label(entry["item"], entry["category"]),
+                          labeller.who, summary["round"])
+    report["round_seconds"] = {"median": statistics.median(seconds), "all": seconds}
+    runs = []
+    for seed in seeds:
+        seed_examples = draw_examples(truth, num_categories, per_category, seed, per_category + 1)
+        for strategy in strategies:
+            result = simulation.positives_found(strategy, cache, teacher, seed_examples, labeller, num_rounds, config,
+                                               seed)
+            result["found_per_100_reviewed"] = 100 * result["found"][-1] / result["reviewed"][-1]
+            runs.append(result)
+    report["runs"] = runs
+    report["summary"] = {strategy: {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}
+                         for strategy in strategies
+                         for values in [[r["found_per_100_reviewed"] for r in runs if r["strategy"] == strategy]]}
+    return report

@@ -1,0 +1,63 @@
+"""bgsplit-search: find a rare category in a pool of unlabelled images, from a few examples, by labelling
+the images each round shows in a page on 127.0.0.1 (bgsplit_tf.search).
+
+  bgsplit-search --pool=/data/season1 --examples=lynx=/photos/l1.jpg,/photos/l2.jpg,/photos/l3.jpg \
+    --state_dir=searches/lynx
+  then open http://127.0.0.1:8765 ; Ctrl-C stops, and the same command resumes
+
+After each round <state_dir>/current/ holds the model: bgsplit-export --run_dir=<state_dir>/current exports it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from absl import app, flags, logging
+
+from bgsplit_tf.config import run_program
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The program's flags (defined when it runs)."""
+    flags.DEFINE_string("pool", None, "The pool: a folder, folder:ROOT, a CSV manifest, or tfds:NAME/SPLIT.")
+    flags.DEFINE_multi_string("examples", None, "category=path[,path...]: a target category and its example "
+                              "images (repeat the flag for more categories).")
+    flags.DEFINE_string("state_dir", None, "The search's folder: labels, rounds, the pool cache, the current model.")
+    flags.DEFINE_string("teacher", "", "Teacher and trunk (as bgsplit-train's --teacher; empty: the embedded default).")
+    flags.DEFINE_float("aux_weight", 0.1, "Background Splitting's lambda (0: plain fine-tuning).", lower_bound=0.0)
+    flags.DEFINE_integer("round_epochs", 3, "Epochs per round over the labelled images and a pool sample.",
+                         lower_bound=1)
+    flags.DEFINE_integer("port", 8765, "Port of the page on 127.0.0.1 (0: any free port).", lower_bound=0)
+    flags.DEFINE_string("data_dir", "", "TFDS data directory for tfds: pools.")
+    flags.DEFINE_string("who", "web", "Name recorded with each label given in the page.")
+    flags.mark_flags_as_required(["pool", "examples", "state_dir"])
+
+
+def main(argv):
+    """Opens (or resumes) the search and serves its page until interrupted (absl main)."""
+    from bgsplit_tf.search import rounds, server, setup
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    session = setup.open_session(FLAGS.state_dir, FLAGS.pool, setup.parse_examples(FLAGS.examples), FLAGS.teacher,
+                                 rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs),
+                                 FLAGS.data_dir or None, FLAGS.who)
+    page = server.serve(session, FLAGS.port)
+    print(f"Label at http://127.0.0.1:{page.server_address[1]} (Ctrl-C stops; the same command resumes)")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        logging.info("Stopped; labels and rounds are in %s", FLAGS.state_dir)
+        page.shutdown()
+
+
+def run():
+    """Console-script entry point."""
+    run_program(main, define_flags, __name__)
+
+
+if __name__ == "__main__":
+    run()

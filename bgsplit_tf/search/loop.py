@@ -1,0 +1,92 @@
+"""The labelling loop: train on what is labelled, score the pool, show the next images, take labels, repeat.
+
+Search ties a state folder (labels, rounds), a pool cache and the round network together. Each round
+continues from the previous round's weights (saved in rounds/<r>/, so a killed search resumes there)
+and writes the pool's scores and the images it chose to show. Labels come from people (the labelling
+page) or from a SimulatedLabeller (benchmarks, tests) through the same SearchState.add.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import keras
+import numpy as np
+
+from bgsplit_tf.models import teacher as teacher_lib
+from bgsplit_tf.search import pool_cache as pool_cache_lib, rounds
+from bgsplit_tf.search.state import SearchState
+
+WEIGHTS_FILE = "network.weights.h5"
+
+
+class Search:
+    """One search over a cached pool for `categories`, starting from `examples` (rounds.Examples)."""
+
+    def __init__(self, state: SearchState, cache: pool_cache_lib.PoolCache, teacher: keras.Model,
+                 examples: rounds.Examples, config: rounds.RoundConfig, seed: int = 0):
+        self.state, self.cache, self.examples, self.config, self.seed = state, cache, examples, config, seed
+        self.categories = list(state.settings["categories"])
+        self.network = rounds.round_network(teacher, cache.split_layer, len(self.categories))
+        done = state.finished_rounds()
+        if done:
+            self.network.load_weights(state.round_dir(done - 1) / WEIGHTS_FILE)
+
+    def next_round(self) -> dict:
+        """Trains round r on every label so far, scores the pool, and chooses what to show; returns
+        {"round", "train_seconds", "shown": [{"item", "category", "reason", "score"}]}."""
+        index = self.state.finished_rounds()
+        labels = self.state.labels()
+        labelled = rounds.main_labels(self.cache, labels, self.categories)
+        seconds = rounds.train_round(self.network, self.cache, labelled, self.examples, self.config,
+                                     seed=self.seed * 100_003 + index)
+        scores = rounds.score_pool(self.network, self.cache)
+        reviewable = np.ones_like(scores, bool)
+        item_index = self.cache.index()
+        for (item, category), _ in labels.items():
+            if item in item_index and category in self.categories:
+                reviewable[item_index[item], self.categories.index(category)] = False
+        shown = rounds.choose(scores, reviewable, self.categories, self.config, seed=self.seed * 100_003 + index)
+        for entry in shown:
+            entry["item"] = self.cache.items[entry.pop("index")]
+        directory = self.state.round_dir(index)
+        self.network.save_weights(directory / WEIGHTS_FILE)
+        np.save(directory / "scores.npy", scores.astype(np.float16))
+        summary = {"round": index, "train_seconds": seconds, "shown": shown}
+        (directory / "shown.json").write_text(json.dumps(summary, indent=1))  # last: marks the round finished
+        return summary
+
+
+def estimated_precision(shown: list[dict], labels: dict) -> dict:
+    """Per category, from one round's shown images and the labels given since: the precision of its
+    top-scored images, and the rate of positives among the randomly drawn ones (an unbiased estimate of
+    how rare the category still is among unlabelled images)."""
+    estimates = {}
+    for entry in shown:
+        label = labels.get((entry["item"], entry["category"]))
+        if label is None or label.label == "skip":
+            continue
+        counts = estimates.setdefault(entry["category"], {}).setdefault(entry["reason"], [0, 0])
+        counts[0] += label.label == "yes"
+        counts[1] += 1
+    return {category: {reason: yes / total for reason, (yes, total) in by_reason.items()}
+            for category, by_reason in estimates.items()}
+
+
+CURRENT_DIR = "current"
+
+
+def write_current_model(search: Search, teacher: keras.Model, round_index: int) -> pathlib.Path:
+    """Saves the search's current model as a run folder bgsplit-export reads (<state>/current/: model.keras,
+    pixels [B, H, W, 3] -> {"main", "aux"}, the teacher's lower trunk below the round network, and a
+    metrics.json naming the categories and the round). Returns the folder."""
+    lower, _ = pool_cache_lib.split_trunk(teacher_lib.teacher_trunk(teacher), search.cache.split_layer)
+    pixels = keras.Input(teacher.input_shape[1:], name="pixels")
+    network = keras.Model(pixels, search.network(lower(pixels)), name="search_model")
+    folder = search.state.root / CURRENT_DIR
+    folder.mkdir(exist_ok=True)
+    network.save(folder / "model.keras")
+    (folder / "metrics.json").write_text(json.dumps({"task": {"rare_categories": search.categories},
+                                                     "round": round_index}, indent=2))
+    return folder

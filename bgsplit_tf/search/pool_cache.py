@@ -1,0 +1,142 @@
+"""What a search computes once per pool, so that a round never runs the whole trunk again.
+
+The student's trunk is split before its last stage (split_trunk): the lower part stays the teacher's and
+is frozen during a search, so its output on every pool image is computed once and kept on disk; a
+round trains only the upper part and the heads on those maps, and re-scores the pool from them. The
+teacher's predictions (for the auxiliary loss) and its pooled features (for nearest-neighbour search)
+are kept beside them.
+
+  <cache>/fingerprint.json    pool spec and version, teacher identity and weights digest, split layer
+  <cache>/items.json          the pool's images (paths or ids) that decoded, in order
+  <cache>/maps.npy            float16 [N, h, w, c]: the lower trunk's output
+  <cache>/teacher_labels.npy  int32 [N]: the teacher's top class
+  <cache>/teacher_features.npy float32 [N, D]: the teacher trunk's pooled features
+  <cache>/skipped.json        images that did not decode
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from bgsplit_tf.data import teacher_cache
+from bgsplit_tf.models import teacher as teacher_lib
+from bgsplit_tf.serving import mining
+
+FINGERPRINT_FILE = "fingerprint.json"
+
+
+def split_trunk(trunk: keras.Model, at_layer: str | None = None) -> tuple[keras.Model, keras.Model]:
+    """(lower, upper) with upper(lower(x)) == trunk(x): lower ends at `at_layer` (default: the output of
+    the block before the last stage, found as the last layer named stage<k>_..._out with k below the
+    last stage), upper takes that output to the features. Both share the trunk's layers (weights)."""
+    if at_layer is None:
+        stages = sorted({int(l.name[5:].split("_")[0]) for l in trunk.layers
+                         if l.name.startswith("stage") and l.name.endswith("_out")})
+        if len(stages) < 2:
+            raise ValueError(f"trunk {trunk.name!r} has no stage<k>_..._out layers to split at; name the layer "
+                             "(--split_layer) whose output the search caches")
+        at_layer = [l.name for l in trunk.layers if l.name.startswith(f"stage{stages[-2]}_") and
+                    l.name.endswith("_out")][-1]
+    cut = trunk.get_layer(at_layer).output
+    return keras.Model(trunk.input, cut, name="lower_trunk"), keras.Model(cut, trunk.output, name="upper_trunk")
+
+
+@dataclasses.dataclass
+class PoolCache:
+    """The cached pool (module docstring): arrays in pool order, items[i] naming image i."""
+
+    items: list[str]
+    maps: np.ndarray
+    teacher_labels: np.ndarray
+    teacher_features: np.ndarray
+    skipped: list[str]
+    split_layer: str
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def index(self) -> dict[str, int]:
+        """item -> its position."""
+        return {item: i for i, item in enumerate(self.items)}
+
+
+def encoder(teacher: keras.Model, split_layer: str):
+    """A compiled function: pixels uint8 [B, H, W, 3] -> (maps float16 [B, h, w, c] of the lower trunk,
+    the teacher's top class int32 [B], the teacher trunk's pooled features float32 [B, D]): what the
+    cache holds per image, also used for the example images a search starts from."""
+    trunk = teacher_lib.teacher_trunk(teacher)
+    lower, upper = split_trunk(trunk, split_layer)
+    classifier = teacher_lib.teacher_classifier(teacher)
+
+    @tf.function(reduce_retracing=True)
+    def encode(pixels):
+        maps = lower(tf.cast(pixels, tf.float32), training=False)
+        features = upper(maps, training=False)
+        return tf.cast(maps, tf.float16), tf.argmax(classifier(features), axis=-1, output_type=tf.int32), features
+
+    return encode
+
+
+def fingerprint(pool: str, teacher: keras.Model, teacher_spec: str, split_layer: str, image_size) -> dict:
+    """What a cache depends on: the pool, the teacher (by name and weights) and where the trunk is split."""
+    return {"pool": pool, "teacher": teacher_spec or "default", "teacher_weights_sha256":
+            teacher_cache.weights_digest(teacher), "split_layer": split_layer, "image_size": list(image_size)}
+
+
+def build_pool_cache(directory: str | pathlib.Path, pool: str, teacher: keras.Model, teacher_spec: str = "",
+                     split_layer: str | None = None, batch_size: int = 256, data_dir: str | None = None,
+                     image_key: str = "image", id_key: str = "id") -> PoolCache:
+    """Loads the cache of `pool` (a data.sources pool spec) under this teacher from `directory`, computing
+    it first if absent (one pass over the pool, with a progress bar). A cache of another pool, teacher or
+    split is refused with what differs and how to rebuild."""
+    directory = pathlib.Path(directory)
+    trunk = teacher_lib.teacher_trunk(teacher)
+    lower, _ = split_trunk(trunk, split_layer)
+    layer = lower.layers[-1].name
+    image_size = tuple(teacher.input_shape[1:3])
+    expected = fingerprint(pool, teacher, teacher_spec, layer, image_size)
+    if (directory / FINGERPRINT_FILE).exists():
+        stored = json.loads((directory / FINGERPRINT_FILE).read_text())
+        differences = sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k))
+        if differences:
+            raise ValueError(f"the pool cache {directory} was built for another pool, teacher or split ("
+                             f"{', '.join(differences)} differ); rm -r {directory} to rebuild it, or pass another "
+                             "--state_dir")
+        return _load(directory, layer)
+    batches, pool_items = mining.pool_batches(pool, image_size, batch_size, data_dir, image_key, id_key)
+    encode = encoder(teacher, layer)
+    items, maps, labels, features = [], [], [], []
+    progress = keras.utils.Progbar(len(pool_items), unit_name="image")
+    for batch_items, pixels in batches:
+        batch_maps, batch_labels, batch_features = encode(pixels)
+        items.extend(i.decode() for i in batch_items.numpy())
+        maps.append(batch_maps.numpy())
+        labels.append(batch_labels.numpy())
+        features.append(batch_features.numpy())
+        progress.add(len(batch_labels))
+    directory.mkdir(parents=True, exist_ok=True)
+    cache = PoolCache(items, np.concatenate(maps), np.concatenate(labels), np.concatenate(features),
+                      sorted(set(pool_items) - set(items)), layer)
+    np.save(directory / "maps.npy", cache.maps)
+    np.save(directory / "teacher_labels.npy", cache.teacher_labels)
+    np.save(directory / "teacher_features.npy", cache.teacher_features)
+    (directory / "items.json").write_text(json.dumps(cache.items))
+    (directory / "skipped.json").write_text(json.dumps(cache.skipped))
+    (directory / FINGERPRINT_FILE).write_text(json.dumps(expected, indent=2))  # last: marks the cache complete
+    if cache.skipped:
+        logging.warning("Left out %d pool images that do not decode; listed in %s", len(cache.skipped),
+                        directory / "skipped.json")
+    return cache
+
+
+def _load(directory: pathlib.Path, layer: str) -> PoolCache:
+    return PoolCache(json.loads((directory / "items.json").read_text()), np.load(directory / "maps.npy", mmap_mode="r"),
+                     np.load(directory / "teacher_labels.npy"), np.load(directory / "teacher_features.npy"),
+                     json.loads((directory / "skipped.json").read_text()), layer)

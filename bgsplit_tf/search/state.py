@@ -1,0 +1,141 @@
+"""A search's state folder: everything a labelling loop needs to survive a kill and resume, and to never
+lose a label.
+
+  <state>/settings.json     what the search is: the pool, the target categories, the teacher, the method
+  <state>/labels.jsonl      every label ever given, append-only, one JSON object per line:
+                            {"item", "category", "label": yes|no|skip, "who", "when", "round"}, and
+                            {"undo": true, "item", "category", "who", "when"} when one is taken back
+  <state>/rounds/<r>/       each round's model weights, pool scores and the images it chose to show
+
+A line is written and flushed to disk before add() returns, so a kill loses at most the label being
+typed. Two different labels for one (item, category) are a conflict: the second is refused, naming the
+first, unless it is a relabel (the page's undo, then a new label).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import time
+
+LABELS = ("yes", "no", "skip")
+SETTINGS_FILE, LABELS_FILE, ROUNDS_DIR = "settings.json", "labels.jsonl", "rounds"
+
+
+class LabelConflict(ValueError):
+    """A second, different label for an image and category that already has one."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """One label: `item` (an image's path or id) is `label` (yes, no or skip) for `category`."""
+
+    item: str
+    category: str
+    label: str
+    who: str
+    when: float
+    round: int
+
+
+class SearchState:
+    """The state folder of one search (module docstring). Open it with open_state."""
+
+    def __init__(self, root: pathlib.Path, settings: dict):
+        self.root = root
+        self.settings = settings
+
+    @property
+    def labels_path(self) -> pathlib.Path:
+        return self.root / LABELS_FILE
+
+    def _events(self) -> list[dict]:
+        if not self.labels_path.exists():
+            return []
+        events, lines = [], self.labels_path.read_text().splitlines()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short by a kill mid-write: the label being typed
+                if number != len(lines):
+                    raise ValueError(f"{self.labels_path} line {number} is not JSON: {line[:80]!r}; it holds labels, "
+                                     "so it is never rewritten: repair that line by hand") from None
+        return events
+
+    def labels(self) -> dict[tuple[str, str], Label]:
+        """The current label of each (item, category): the last given and not taken back."""
+        current: dict[tuple[str, str], Label] = {}
+        for event in self._events():
+            key = (event["item"], event["category"])
+            if event.get("undo"):
+                current.pop(key, None)
+            else:
+                current[key] = Label(**{field.name: event[field.name] for field in dataclasses.fields(Label)})
+        return current
+
+    def add(self, item: str, category: str, label: str, who: str, round_index: int, relabel: bool = False) -> Label:
+        """Records a label (durably, before returning). The same label again is a no-op; a different one is
+        a LabelConflict unless relabel (an undo is written first, so the history keeps both)."""
+        if label not in LABELS:
+            raise ValueError(f"label {label!r} is not one of {LABELS}")
+        if category not in self.settings["categories"]:
+            raise ValueError(f"category {category!r} is not searched for here; this search looks for "
+                             f"{', '.join(self.settings['categories'])}")
+        existing = self.labels().get((item, category))
+        if existing is not None and existing.label == label:
+            return existing
+        if existing is not None and not relabel:
+            raise LabelConflict(
+                f"{item} is already labelled {existing.label!r} for {category} (by {existing.who}, round "
+                f"{existing.round}); undo that label first to change it")
+        if existing is not None:
+            self.undo(item, category, who)
+        new = Label(item, category, label, who, time.time(), round_index)
+        self._append(dataclasses.asdict(new))
+        return new
+
+    def undo(self, item: str, category: str, who: str) -> None:
+        """Takes back the current label of (item, category); the history keeps it."""
+        if (item, category) not in self.labels():
+            raise ValueError(f"{item} has no label for {category} to undo")
+        self._append({"undo": True, "item": item, "category": category, "who": who, "when": time.time()})
+
+    def _append(self, event: dict) -> None:
+        with open(self.labels_path, "a") as f:
+            f.write(json.dumps(event) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def round_dir(self, round_index: int) -> pathlib.Path:
+        """rounds/<r>/, created."""
+        path = self.root / ROUNDS_DIR / str(round_index)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def finished_rounds(self) -> int:
+        """How many rounds finished (a round's folder counts once its shown.json is written)."""
+        rounds = self.root / ROUNDS_DIR
+        done = [int(p.name) for p in rounds.iterdir() if p.name.isdigit() and (p / "shown.json").exists()] \
+            if rounds.exists() else []
+        return max(done, default=-1) + 1
+
+
+def open_state(root: str | pathlib.Path, settings: dict) -> SearchState:
+    """Opens (or creates) the state folder of a search with these settings; a folder holding another
+    search (other pool, categories, teacher or method) is refused, naming what differs."""
+    root = pathlib.Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / SETTINGS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text())
+        differences = sorted(key for key in set(stored) | set(settings) if stored.get(key) != settings.get(key))
+        if differences:
+            listed = ", ".join(f"{key}: {stored.get(key)!r} there, {settings.get(key)!r} now" for key in differences)
+            raise ValueError(f"{root} holds another search ({listed}); use another state folder")
+    else:
+        path.write_text(json.dumps(settings, indent=2))
+    return SearchState(root, settings)

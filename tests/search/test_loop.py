@@ -1,0 +1,73 @@
+"""The loop on the tiny embedded benchmark with the shipped teacher: a real pool cache, real rounds,
+a simulated labeller; resumable; and the strategies the benchmark compares."""
+
+
+import numpy as np
+import pytest
+
+from bgsplit_tf.data import sources
+from bgsplit_tf.models import pretrained
+from bgsplit_tf.search import loop, pool_cache, rounds, simulation, state as state_lib
+
+POOL = "tfds:bgsplit_shapes/tiny/train"
+CONFIG = rounds.RoundConfig(epochs=1, pool_sample=256, show_top=4, show_uncertain=2, show_random=2)
+
+
+@pytest.fixture(scope="module")
+def pool(tiny_data_dir, tmp_path_factory):
+    teacher = pretrained.load()
+    cache = pool_cache.build_pool_cache(tmp_path_factory.mktemp("cache"), POOL, teacher, data_dir=tiny_data_dir)
+    source = sources.open_source(sources.parse(POOL, pool=True), data_dir=tiny_data_dir)
+    labels, ids = source.read_labels("train")
+    names = source.label_names()
+    truth = {i.decode(): names[label] for label, i in zip(labels, ids)}
+    return teacher, cache, truth
+
+
+def test_the_cache_holds_the_lower_trunk_of_every_pool_image_and_is_reused(pool, tiny_data_dir, tmp_path):
+    teacher, cache, truth = pool
+    assert len(cache) == 768 == len(truth) and cache.maps.shape[1:] == (8, 8, 64) and cache.maps.dtype == np.float16
+    lower, upper = pool_cache.split_trunk(teacher.get_layer("trunk"))
+    assert lower.layers[-1].name == cache.split_layer == "stage3_block1_out"
+    built = pool_cache.build_pool_cache(tmp_path, POOL, teacher, data_dir=tiny_data_dir)
+    np.testing.assert_array_equal(built.teacher_labels, cache.teacher_labels)
+    np.testing.assert_array_equal(pool_cache.build_pool_cache(tmp_path, POOL, teacher).maps, built.maps)  # reused
+    with pytest.raises(ValueError, match="another pool, teacher or split.*rm -r"):
+        pool_cache.build_pool_cache(tmp_path, POOL, pretrained.load("embedded:shapes_v2_medium"),
+                                    data_dir=tiny_data_dir)
+
+
+def test_rounds_show_unlabelled_images_with_their_reasons_and_a_killed_search_resumes(pool, tmp_path):
+    teacher, cache, truth = pool
+    categories = sorted(set(truth.values()))[:2]
+    state = state_lib.open_state(tmp_path, {"categories": categories})
+    first = {c: next(item for item, name in truth.items() if name == c) for c in categories}
+    for category, item in first.items():
+        state.add(item, category, "yes", "example", -1)
+    search = loop.Search(state, cache, teacher, simulation.no_examples(cache), CONFIG)
+    summary = search.next_round()
+    assert summary["round"] == 0 and len(summary["shown"]) == 2 * 8
+    assert {e["reason"] for e in summary["shown"]} == set(rounds.REASONS)
+    assert not {e["item"] for e in summary["shown"] if e["category"] == categories[0]} & {first[categories[0]]}
+    labeller = simulation.SimulatedLabeller(truth)
+    for entry in summary["shown"]:
+        state.add(entry["item"], entry["category"], labeller.label(entry["item"], entry["category"]), "sim", 0)
+    resumed = loop.Search(state, cache, teacher, simulation.no_examples(cache), CONFIG)  # as after a kill
+    np.testing.assert_array_equal(resumed.network.get_weights()[-1], search.network.get_weights()[-1])
+    second = resumed.next_round()
+    assert second["round"] == 1
+    labelled = {(item, category) for item, category in state.labels()}
+    assert not any((e["item"], e["category"]) in labelled for e in second["shown"])  # never shown twice
+    precision = loop.estimated_precision(summary["shown"], state.labels())
+    assert set(precision) <= set(categories) and all(0 <= v <= 1 for p in precision.values() for v in p.values())
+
+
+@pytest.mark.parametrize("strategy", simulation.STRATEGIES)
+def test_every_strategy_reviews_the_same_budget(pool, strategy):
+    teacher, cache, truth = pool
+    categories = sorted(set(truth.values()))[:2]
+    examples = {c: [next(item for item, name in truth.items() if name == c)] for c in categories}
+    result = simulation.positives_found(strategy, cache, teacher, examples, simulation.SimulatedLabeller(truth), 2,
+                                        CONFIG)
+    assert result["reviewed"] == [16, 32]
+    assert 0 <= result["found"][0] <= result["found"][1] <= 2  # tiny holds 2 images per species, 1 given
