@@ -3,9 +3,9 @@
   round time   pool cache built once (its wall time reported), then rounds of the loop on that pool:
                train the top of the network on the cached maps, score every pool image, choose what to
                show; seconds per round (median over rounds), images in the pool
-  found        per strategy (simulation.STRATEGIES) and seed: positives found after each round, and
-               per 100 images reviewed at the end, from the same examples (N per category, drawn by
-               the seed from the pool's images of K categories drawn by the seed)
+  found        per strategy (simulation.STRATEGIES) and seed: positives found after each round, and per
+               100 images reviewed so far, from the same examples (N per category, drawn by the seed from
+               the pool's images of K categories drawn by the seed); summarize gives mean and std per round
 """
 
 from __future__ import annotations
@@ -39,6 +39,17 @@ def draw_examples(truth: dict[str, str], num_categories: int, per_category: int,
     eligible = sorted(c for c, items in by_category.items() if len(items) >= min_positives)
     chosen = rng.choice(eligible, num_categories, replace=False)
     return {str(c): list(rng.choice(by_category[c], per_category, replace=False)) for c in chosen}
+
+
+def summarize(runs: list[dict]) -> dict:
+    """{strategy: {"seeds", "reviewed", "found_per_100_reviewed_mean", "..._std"}}, per round."""
+    summary = {}
+    for strategy in dict.fromkeys(r["strategy"] for r in runs):
+        values = np.array([r["found_per_100_reviewed"] for r in runs if r["strategy"] == strategy])
+        summary[strategy] = {"seeds": len(values), "reviewed": runs[0]["reviewed"],
+                             "found_per_100_reviewed_mean": values.mean(axis=0).round(2).tolist(),
+                             "found_per_100_reviewed_std": values.std(axis=0).round(2).tolist()}
+    return summary
 
 
 def run_benchmark(pool: str, cache_dir: str, data_dir: str | None, label_key: str, strategies: list[str],
@@ -75,10 +86,8 @@ def run_benchmark(pool: str, cache_dir: str, data_dir: str | None, label_key: st
         for strategy in strategies:
             result = simulation.positives_found(strategy, cache, teacher, seed_examples, labeller, num_rounds, config,
                                                seed)
-            result["found_per_100_reviewed"] = 100 * result["found"][-1] / result["reviewed"][-1]
+            result["found_per_100_reviewed"] = [100 * f / r for f, r in zip(result["found"], result["reviewed"])]
             runs.append(result)
     report["runs"] = runs
-    report["summary"] = {strategy: {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}
-                         for strategy in strategies
-                         for values in [[r["found_per_100_reviewed"] for r in runs if r["strategy"] == strategy]]}
+    report["summary"] = summarize(runs)
     return report

@@ -2,6 +2,7 @@
 feature spec (variable-size images, 5,089 categories, string ids)."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -58,3 +59,9 @@ def test_training_on_a_mocked_inaturalist_2017(tmp_path):
     assert metrics["task"]["category_ids"] == [1, 2]
     assert metrics["task"]["train"]["counts"][metrics["task"]["rare_categories"][0]] == 3
     assert 0.0 <= metrics["val"]["mAP"] <= 1.0
+
+
+def test_split_arithmetic_is_a_split_and_a_missing_part_is_named(tiny_source):
+    tiny_source.check_split("train+test[:10%]")
+    with pytest.raises(ValueError, match="no split 'tset'"):
+        tiny_source.check_split("train+tset")

@@ -65,9 +65,10 @@ class TfdsSource:
     def check_split(self, split: str) -> None:
         """Raises a ValueError naming the dataset's splits when `split` (TFDS split syntax) is not one."""
         splits = self.builder().info.splits
-        base = split.split("[")[0]
-        if splits and base not in splits:  # (tfds.testing.mock_data leaves the split list empty)
-            raise ValueError(f"dataset {self.name!r} has no split {base!r}; it has {sorted(splits.keys())}")
+        for part in split.split("+"):  # TFDS split syntax: "train[:90%]", "train+test"
+            base = part.split("[")[0].strip()
+            if splits and base not in splits:  # (tfds.testing.mock_data leaves the split list empty)
+                raise ValueError(f"dataset {self.name!r} has no split {base!r}; it has {sorted(splits.keys())}")
 
     def read_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """(labels int64 [N], ids object [N] of bytes) of a split, without decoding any image.
