@@ -70,7 +70,7 @@ def run_benchmark(pool: str, cache_dir: str, data_dir: str | None, label_key: st
         for category, items in examples.items():
             for item in items:
                 state.add(item, category, "yes", "example", -1)
-        search = loop.Search(state, cache, teacher, simulation.no_examples(cache), config)
+        search = loop.Search(state, cache, teacher, rounds.Examples.none(cache), config)
         seconds = []
         for _ in range(timing_rounds):
             started = time.time()

@@ -85,6 +85,11 @@ class Examples:
     labels: np.ndarray
     teacher_labels: np.ndarray
 
+    @classmethod
+    def none(cls, cache: pool_cache_lib.PoolCache) -> "Examples":
+        """No examples from outside the pool (shaped like the cache's maps)."""
+        return cls(np.zeros((0, *cache.maps.shape[1:]), np.float16), np.zeros(0, np.int32), np.zeros(0, np.int32))
+
 
 def train_round(network: keras.Model, cache: pool_cache_lib.PoolCache, labelled: np.ndarray, examples: Examples,
                 config: RoundConfig, seed: int) -> float:

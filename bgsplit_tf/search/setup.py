@@ -27,14 +27,17 @@ def parse_examples(specs: list[str]) -> dict[str, list[str]]:
     return examples
 
 
-def encode_examples(examples: dict[str, list[str]], teacher, split_layer: str) -> rounds.Examples:
-    """The example files through pool_cache.encoder (categories in the order given: main labels 1..K); a
-    file that does not decode is an error naming it."""
-    encode = pool_cache.encoder(teacher, split_layer)
+def encode_examples(examples: dict[str, list[str]], teacher, cache: pool_cache.PoolCache) -> rounds.Examples:
+    """The example files from outside the pool through pool_cache.encoder (categories in the order given:
+    main labels 1..K); a file that does not decode is an error naming it."""
+    encode = pool_cache.encoder(teacher, cache.split_layer)
     image_size = tuple(teacher.input_shape[1:3])
     maps, labels, teacher_labels = [], [], []
+    in_pool = set(cache.items)
     for k, (category, paths) in enumerate(examples.items(), start=1):
         for path in paths:
+            if path in in_pool:  # labelled yes in the state instead (open_session)
+                continue
             try:
                 pixels = image_files.decode_file(tf.constant(path), image_size)
             except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
@@ -44,6 +47,8 @@ def encode_examples(examples: dict[str, list[str]], teacher, split_layer: str) -
             maps.append(batch_maps.numpy()[0])
             teacher_labels.append(int(batch_teacher.numpy()[0]))
             labels.append(k)
+    if not maps:
+        return rounds.Examples.none(cache)
     return rounds.Examples(np.stack(maps), np.array(labels, np.int32), np.array(teacher_labels, np.int32))
 
 
@@ -55,7 +60,12 @@ def open_session(state_dir: str, pool: str, examples: dict[str, list[str]], teac
     state = state_lib.open_state(state_dir, {"pool": pool, "categories": list(examples), "teacher": teacher_spec,
                                              "aux_weight": config.aux_weight, "examples": examples})
     cache = pool_cache.build_pool_cache(state.root / "cache", pool, teacher, teacher_spec, data_dir=data_dir)
-    search = loop.Search(state, cache, teacher, encode_examples(examples, teacher, cache.split_layer), config)
+    labelled = state.labels()
+    for category, paths in examples.items():  # an example that is a pool image is a labelled positive, never shown
+        for path in set(paths) & set(cache.items):
+            if (path, category) not in labelled:
+                state.add(path, category, "yes", "example", -1)
+    search = loop.Search(state, cache, teacher, encode_examples(examples, teacher, cache), config)
     session = server.SearchSession(search, pool, tuple(teacher.input_shape[1:3]), data_dir, who,
                                    on_round=lambda summary: loop.write_current_model(search, teacher, summary["round"]))
     if state.finished_rounds() == 0:

@@ -32,13 +32,6 @@ class SimulatedLabeller:
         return "yes" if self.truth.get(item) == category else "no"
 
 
-def no_examples(cache: pool_cache_lib.PoolCache) -> rounds.Examples:
-    """Empty rounds.Examples shaped like the cache's maps: the simulation's examples are pool images,
-    labelled yes before the first round."""
-    return rounds.Examples(np.zeros((0, *cache.maps.shape[1:]), np.float16), np.zeros(0, np.int32),
-                           np.zeros(0, np.int32))
-
-
 def _review_loop(strategy: str, cache: pool_cache_lib.PoolCache, teacher: keras.Model, categories: list[str],
                  example_items: dict[str, list[str]], labeller: SimulatedLabeller, num_rounds: int,
                  config: rounds.RoundConfig, seed: int, state_dir: pathlib.Path) -> list[int]:
@@ -47,7 +40,8 @@ def _review_loop(strategy: str, cache: pool_cache_lib.PoolCache, teacher: keras.
     for category, items in example_items.items():
         for item in items:
             state.add(item, category, "yes", "example", -1)
-    search = loop.Search(state, cache, teacher, no_examples(cache), dataclasses.replace(config, aux_weight=aux), seed)
+    search = loop.Search(state, cache, teacher, rounds.Examples.none(cache), dataclasses.replace(config, aux_weight=aux),
+                         seed)
     given = sum(len(items) for items in example_items.values())
     found = []
     for _ in range(num_rounds):

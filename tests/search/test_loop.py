@@ -44,7 +44,7 @@ def test_rounds_show_unlabelled_images_with_their_reasons_and_a_killed_search_re
     first = {c: next(item for item, name in truth.items() if name == c) for c in categories}
     for category, item in first.items():
         state.add(item, category, "yes", "example", -1)
-    search = loop.Search(state, cache, teacher, simulation.no_examples(cache), CONFIG)
+    search = loop.Search(state, cache, teacher, rounds.Examples.none(cache), CONFIG)
     summary = search.next_round()
     assert summary["round"] == 0 and len(summary["shown"]) == 2 * 8
     assert {e["reason"] for e in summary["shown"]} == set(rounds.REASONS)
@@ -52,7 +52,7 @@ def test_rounds_show_unlabelled_images_with_their_reasons_and_a_killed_search_re
     labeller = simulation.SimulatedLabeller(truth)
     for entry in summary["shown"]:
         state.add(entry["item"], entry["category"], labeller.label(entry["item"], entry["category"]), "sim", 0)
-    resumed = loop.Search(state, cache, teacher, simulation.no_examples(cache), CONFIG)  # as after a kill
+    resumed = loop.Search(state, cache, teacher, rounds.Examples.none(cache), CONFIG)  # as after a kill
     np.testing.assert_array_equal(resumed.network.get_weights()[-1], search.network.get_weights()[-1])
     second = resumed.next_round()
     assert second["round"] == 1

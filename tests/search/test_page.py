@@ -4,12 +4,10 @@ second label for an image and the export reads the current model."""
 
 import json
 import os
-import pathlib
 import shutil
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -56,6 +54,10 @@ def test_the_api_keeps_labels_refuses_conflicts_and_the_export_reads_the_current
     try:
         status = json.loads(urllib.request.urlopen(base + "/api/status", timeout=30).read())
         assert status["round"] == 0 and len(status["shown"]) == 2 * 5 and not status["busy"]
+        examples = {path for paths in session.search.state.settings["examples"].values() for path in paths}
+        assert not examples & {entry["item"] for entry in status["shown"]}  # examples from the pool are never shown
+        assert all(session.search.state.labels()[(path, category)].who == "example"
+                   for category, paths in session.search.state.settings["examples"].items() for path in paths)
         first = status["shown"][0]
         assert urllib.request.urlopen(f"{base}/api/image?item={first['item']}", timeout=30).read()[:4] == b"\x89PNG"
         assert _post(base, "/api/label", {"item": first["item"], "category": first["category"], "label": "yes"})[0] == 200
@@ -104,7 +106,7 @@ def test_a_round_labelled_with_the_keyboard_in_a_real_browser_reaches_the_state_
     finally:
         browser.quit()
         page.shutdown()
-    labels = session.search.state.labels()
-    assert sorted(label.label for label in labels.values()) == ["no", "no", "skip", "yes"]
-    assert all(label.who == "web" and label.round == 0 for label in labels.values())
+    given = [label for label in session.search.state.labels().values() if label.who != "example"]
+    assert sorted(label.label for label in given) == ["no", "no", "skip", "yes"]
+    assert all(label.who == "web" and label.round == 0 for label in given)
     assert session.search.state.finished_rounds() == 2
