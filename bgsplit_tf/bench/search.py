@@ -58,7 +58,8 @@ def run_benchmark(pool: str, cache_dir: str, data_dir: str | None, label_key: st
     """The report (module docstring) as a dict."""
     teacher = pretrained.load(teacher_spec)
     started = time.time()
-    cache = pool_cache.build_pool_cache(cache_dir, pool, teacher, teacher_spec, data_dir=data_dir)
+    cache = pool_cache.build_pool_cache(cache_dir, pool, teacher, teacher_spec, data_dir=data_dir,
+                                        keep_pixels=config.trainable == "all")
     cache_seconds = time.time() - started
     truth = _truth(pool, data_dir, label_key)
     report = {"pool": pool, "pool_images": len(cache), "cache_seconds": cache_seconds, "config": vars(config),
@@ -70,7 +71,7 @@ def run_benchmark(pool: str, cache_dir: str, data_dir: str | None, label_key: st
         for category, items in examples.items():
             for item in items:
                 state.add(item, category, "yes", "example", -1)
-        search = loop.Search(state, cache, teacher, rounds.Examples.none(cache), config)
+        search = loop.Search(state, cache, teacher, rounds.Examples.none(cache, config), config)
         seconds = []
         for _ in range(timing_rounds):
             started = time.time()

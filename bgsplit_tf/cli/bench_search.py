@@ -35,6 +35,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("examples", 3, "Example images per category.", lower_bound=1)
     flags.DEFINE_float("aux_weight", 0.1, "Background Splitting's lambda in the loop.", lower_bound=0.0)
     flags.DEFINE_integer("round_epochs", 3, "Epochs per round.", lower_bound=1)
+    flags.DEFINE_enum("trainable", "top", ["top", "all"], "What rounds train (as bgsplit-search's --trainable).")
     flags.DEFINE_string("output", "runs/bench_search/report.json", "Where the JSON goes (the plot beside it).")
 
 
@@ -46,7 +47,7 @@ def main(argv):
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    config = rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs)
+    config = rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs, trainable=FLAGS.trainable)
     report = search.run_benchmark(FLAGS.pool, FLAGS.cache_dir, FLAGS.data_dir or None, FLAGS.label_key,
                                   FLAGS.strategies, [int(s) for s in FLAGS.seeds], FLAGS.rounds, FLAGS.categories,
                                   FLAGS.examples, config, FLAGS.timing_rounds, FLAGS.teacher)

@@ -29,6 +29,9 @@ def define_flags() -> None:
     flags.DEFINE_float("aux_weight", 0.1, "Background Splitting's lambda (0: plain fine-tuning).", lower_bound=0.0)
     flags.DEFINE_integer("round_epochs", 3, "Epochs per round over the labelled images and a pool sample.",
                          lower_bound=1)
+    flags.DEFINE_enum("trainable", "top", ["top", "all"], "What each round trains: top (the last stage of the "
+                      "trunk and the heads, on maps of the pool cached once: seconds per round) or all (the whole "
+                      "trunk on the pool's pixels, scoring the pool with it every round: slower).")
     flags.DEFINE_integer("port", 8765, "Port of the page on 127.0.0.1 (0: any free port).", lower_bound=0)
     flags.DEFINE_string("data_dir", "", "TFDS data directory for tfds: pools.")
     flags.DEFINE_string("who", "web", "Name recorded with each label given in the page.")
@@ -42,7 +45,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     session = setup.open_session(FLAGS.state_dir, FLAGS.pool, setup.parse_examples(FLAGS.examples), FLAGS.teacher,
-                                 rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs),
+                                 rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs,
+                                                    trainable=FLAGS.trainable),
                                  FLAGS.data_dir or None, FLAGS.who)
     page = server.serve(session, FLAGS.port)
     print(f"Label at http://127.0.0.1:{page.server_address[1]} (Ctrl-C stops; the same command resumes)")

@@ -28,7 +28,7 @@ class Search:
                  examples: rounds.Examples, config: rounds.RoundConfig, seed: int = 0):
         self.state, self.cache, self.examples, self.config, self.seed = state, cache, examples, config, seed
         self.categories = list(state.settings["categories"])
-        self.network = rounds.round_network(teacher, cache.split_layer, len(self.categories))
+        self.network = rounds.round_network(teacher, cache.split_layer, len(self.categories), config.trainable)
         done = state.finished_rounds()
         if done:
             self.network.load_weights(state.round_dir(done - 1) / WEIGHTS_FILE)
@@ -41,7 +41,7 @@ class Search:
         labelled = rounds.main_labels(self.cache, labels, self.categories)
         seconds = rounds.train_round(self.network, self.cache, labelled, self.examples, self.config,
                                      seed=self.seed * 100_003 + index)
-        scores = rounds.score_pool(self.network, self.cache)
+        scores = rounds.score_pool(self.network, self.cache, self.config)
         reviewable = np.ones_like(scores, bool)
         item_index = self.cache.index()
         for (item, category), _ in labels.items():
@@ -81,9 +81,13 @@ def write_current_model(search: Search, teacher: keras.Model, round_index: int) 
     """Saves the search's current model as a run folder bgsplit-export reads (<state>/current/: model.keras,
     pixels [B, H, W, 3] -> {"main", "aux"}, the teacher's lower trunk below the round network, and a
     metrics.json naming the categories and the round). Returns the folder."""
-    lower, _ = pool_cache_lib.split_trunk(teacher_lib.teacher_trunk(teacher), search.cache.split_layer)
     pixels = keras.Input(teacher.input_shape[1:], name="pixels")
-    network = keras.Model(pixels, search.network(lower(pixels)), name="search_model")
+    if search.config.trainable == "all":  # the round network takes pixels already
+        outputs = search.network(pixels)
+    else:
+        lower, _ = pool_cache_lib.split_trunk(teacher_lib.teacher_trunk(teacher), search.cache.split_layer)
+        outputs = search.network(lower(pixels))
+    network = keras.Model(pixels, outputs, name="search_model")
     folder = search.state.root / CURRENT_DIR
     folder.mkdir(exist_ok=True)
     network.save(folder / "model.keras")

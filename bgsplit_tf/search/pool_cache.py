@@ -11,6 +11,7 @@ are kept beside them.
   <cache>/maps.npy            float16 [N, h, w, c]: the lower trunk's output
   <cache>/teacher_labels.npy  int32 [N]: the teacher's top class
   <cache>/teacher_features.npy float32 [N, D]: the teacher trunk's pooled features
+  <cache>/pixels.npy          uint8 [N, H, W, 3]: the decoded images, kept only for full fine-tuning rounds
   <cache>/skipped.json        images that did not decode
 """
 
@@ -58,6 +59,7 @@ class PoolCache:
     teacher_features: np.ndarray
     skipped: list[str]
     split_layer: str
+    pixels: np.ndarray | None = None  # uint8 [N, H, W, 3], kept for full fine-tuning (keep_pixels)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -84,35 +86,39 @@ def encoder(teacher: keras.Model, split_layer: str):
     return encode
 
 
-def fingerprint(pool: str, teacher: keras.Model, teacher_spec: str, split_layer: str, image_size) -> dict:
-    """What a cache depends on: the pool, the teacher (by name and weights) and where the trunk is split."""
+def fingerprint(pool: str, teacher: keras.Model, teacher_spec: str, split_layer: str, image_size,
+                keep_pixels: bool) -> dict:
+    """What a cache depends on: the pool, the teacher (by name and weights), where the trunk is split,
+    and whether it keeps the decoded images."""
     return {"pool": pool, "teacher": teacher_spec or "default", "teacher_weights_sha256":
-            teacher_cache.weights_digest(teacher), "split_layer": split_layer, "image_size": list(image_size)}
+            teacher_cache.weights_digest(teacher), "split_layer": split_layer, "image_size": list(image_size),
+            "pixels": keep_pixels}
 
 
 def build_pool_cache(directory: str | pathlib.Path, pool: str, teacher: keras.Model, teacher_spec: str = "",
                      split_layer: str | None = None, batch_size: int = 256, data_dir: str | None = None,
-                     image_key: str = "image", id_key: str = "id") -> PoolCache:
+                     image_key: str = "image", id_key: str = "id", keep_pixels: bool = False) -> PoolCache:
     """Loads the cache of `pool` (a data.sources pool spec) under this teacher from `directory`, computing
-    it first if absent (one pass over the pool, with a progress bar). A cache of another pool, teacher or
-    split is refused with what differs and how to rebuild."""
+    it first if absent (one pass over the pool, with a progress bar). keep_pixels also keeps the decoded
+    images (full fine-tuning rounds train the whole trunk on them). A cache of another pool, teacher or
+    split, or without the pixels asked for, is refused with what differs and how to rebuild."""
     directory = pathlib.Path(directory)
     trunk = teacher_lib.teacher_trunk(teacher)
     lower, _ = split_trunk(trunk, split_layer)
     layer = lower.layers[-1].name
     image_size = tuple(teacher.input_shape[1:3])
-    expected = fingerprint(pool, teacher, teacher_spec, layer, image_size)
+    expected = fingerprint(pool, teacher, teacher_spec, layer, image_size, keep_pixels)
     if (directory / FINGERPRINT_FILE).exists():
         stored = json.loads((directory / FINGERPRINT_FILE).read_text())
         differences = sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k))
         if differences:
-            raise ValueError(f"the pool cache {directory} was built for another pool, teacher or split ("
+            raise ValueError(f"the pool cache {directory} was built for another pool, teacher, split or kind of round ("
                              f"{', '.join(differences)} differ); rm -r {directory} to rebuild it, or pass another "
                              "--state_dir")
-        return _load(directory, layer)
+        return _load(directory, layer, keep_pixels)
     batches, pool_items = mining.pool_batches(pool, image_size, batch_size, data_dir, image_key, id_key)
     encode = encoder(teacher, layer)
-    items, maps, labels, features = [], [], [], []
+    items, maps, labels, features, kept_pixels = [], [], [], [], []
     progress = keras.utils.Progbar(len(pool_items), unit_name="image")
     for batch_items, pixels in batches:
         batch_maps, batch_labels, batch_features = encode(pixels)
@@ -120,11 +126,15 @@ def build_pool_cache(directory: str | pathlib.Path, pool: str, teacher: keras.Mo
         maps.append(batch_maps.numpy())
         labels.append(batch_labels.numpy())
         features.append(batch_features.numpy())
+        if keep_pixels:
+            kept_pixels.append(pixels.numpy())
         progress.add(len(batch_labels))
     directory.mkdir(parents=True, exist_ok=True)
     cache = PoolCache(items, np.concatenate(maps), np.concatenate(labels), np.concatenate(features),
-                      sorted(set(pool_items) - set(items)), layer)
+                      sorted(set(pool_items) - set(items)), layer, np.concatenate(kept_pixels) if keep_pixels else None)
     np.save(directory / "maps.npy", cache.maps)
+    if keep_pixels:
+        np.save(directory / "pixels.npy", cache.pixels)
     np.save(directory / "teacher_labels.npy", cache.teacher_labels)
     np.save(directory / "teacher_features.npy", cache.teacher_features)
     (directory / "items.json").write_text(json.dumps(cache.items))
@@ -136,7 +146,8 @@ def build_pool_cache(directory: str | pathlib.Path, pool: str, teacher: keras.Mo
     return cache
 
 
-def _load(directory: pathlib.Path, layer: str) -> PoolCache:
+def _load(directory: pathlib.Path, layer: str, keep_pixels: bool) -> PoolCache:
     return PoolCache(json.loads((directory / "items.json").read_text()), np.load(directory / "maps.npy", mmap_mode="r"),
                      np.load(directory / "teacher_labels.npy"), np.load(directory / "teacher_features.npy"),
-                     json.loads((directory / "skipped.json").read_text()), layer)
+                     json.loads((directory / "skipped.json").read_text()), layer,
+                     np.load(directory / "pixels.npy", mmap_mode="r") if keep_pixels else None)

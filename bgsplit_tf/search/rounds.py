@@ -3,7 +3,9 @@ to show next.
 
 The round's network takes the cached maps (pool_cache.split_trunk's lower output) through a copy of the
 teacher's upper trunk to a main head (K target categories + background) and an auxiliary head started
-as the teacher's classifier: Background Splitting with aux_weight > 0, plain fine-tuning with 0.
+as the teacher's classifier: Background Splitting with aux_weight > 0, plain fine-tuning with 0. With
+trainable="all" (the slower option) it takes the pool's pixels through a copy of the whole trunk, all
+of it trained, and every round runs the whole trunk over the pool to score it.
 Training examples: every labelled image (yes: its category; no: background; skip: left out), the
 example images given at the start (their maps computed once), and a fresh sample of unlabelled pool
 images as background, each with the auxiliary loss; positives are oversampled to positive_fraction of
@@ -38,12 +40,31 @@ class RoundConfig:
     show_top: int = 12
     show_uncertain: int = 4
     show_random: int = 4
+    trainable: str = "top"  # "top": the last stage and the heads, on cached maps; "all": the whole trunk
+
+    def __post_init__(self):
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable={self.trainable!r} is not one of {TRAINABLE}")
 
 
-def round_network(teacher: keras.Model, split_layer: str, num_categories: int) -> keras.Model:
-    """maps float32 [B, h, w, c] -> {"main": [B, K + 1] logits (0 = background), "aux": [B, M] logits},
-    the upper trunk and the aux head starting as the teacher's."""
-    _, upper = pool_cache_lib.split_trunk(teacher_lib.teacher_trunk(teacher), split_layer)
+TRAINABLE = ("top", "all")
+
+
+def inputs_of(cache: pool_cache_lib.PoolCache, config: RoundConfig) -> np.ndarray:
+    """What the round network takes for every pool image: the cached maps, or the pixels for "all"."""
+    if config.trainable == "all":
+        if cache.pixels is None:
+            raise ValueError("full fine-tuning rounds need the pool's pixels: build the pool cache with keep_pixels")
+        return cache.pixels
+    return cache.maps
+
+
+def round_network(teacher: keras.Model, split_layer: str, num_categories: int, trainable: str = "top") -> keras.Model:
+    """maps float32 [B, h, w, c] (trainable "top"), or pixels float32 [B, H, W, 3] in [0, 255] ("all")
+    -> {"main": [B, K + 1] logits (0 = background), "aux": [B, M] logits}; the trunk part and the aux head
+    start as the teacher's."""
+    trunk = teacher_lib.teacher_trunk(teacher)
+    upper = trunk if trainable == "all" else pool_cache_lib.split_trunk(trunk, split_layer)[1]
     top = keras.models.clone_model(upper)
     top.set_weights(upper.get_weights())
     for layer in [top, *top.layers]:
@@ -78,17 +99,19 @@ def main_labels(cache: pool_cache_lib.PoolCache, labels: dict, categories: list[
 
 @dataclasses.dataclass(frozen=True)
 class Examples:
-    """The example images a search starts from (pool_cache.encoder's outputs for them): maps float16
-    [E, h, w, c], their categories' main labels int32 [E] (1..K) and the teacher's top classes int32 [E]."""
+    """The example images a search starts from: what the round network takes for them (maps float16
+    [E, h, w, c] from pool_cache.encoder, or pixels uint8 [E, H, W, 3] for trainable "all"), their
+    categories' main labels int32 [E] (1..K) and the teacher's top classes int32 [E]."""
 
-    maps: np.ndarray
+    inputs: np.ndarray
     labels: np.ndarray
     teacher_labels: np.ndarray
 
     @classmethod
-    def none(cls, cache: pool_cache_lib.PoolCache) -> "Examples":
-        """No examples from outside the pool (shaped like the cache's maps)."""
-        return cls(np.zeros((0, *cache.maps.shape[1:]), np.float16), np.zeros(0, np.int32), np.zeros(0, np.int32))
+    def none(cls, cache: pool_cache_lib.PoolCache, config: "RoundConfig | None" = None) -> "Examples":
+        """No examples from outside the pool (shaped like the round network's inputs)."""
+        inputs = inputs_of(cache, config or RoundConfig())
+        return cls(np.zeros((0, *inputs.shape[1:]), inputs.dtype), np.zeros(0, np.int32), np.zeros(0, np.int32))
 
 
 def train_round(network: keras.Model, cache: pool_cache_lib.PoolCache, labelled: np.ndarray, examples: Examples,
@@ -102,7 +125,8 @@ def train_round(network: keras.Model, cache: pool_cache_lib.PoolCache, labelled:
     positives = np.flatnonzero(labelled > 0)
     background = np.concatenate([sample, negatives])
     background = np.sort(background)
-    maps = np.concatenate([cache.maps[background], cache.maps[positives], examples.maps]).astype(np.float32)
+    pool_inputs = inputs_of(cache, config)
+    maps = np.concatenate([pool_inputs[background], pool_inputs[positives], examples.inputs]).astype(np.float32)
     targets = np.concatenate([np.zeros(len(background), np.int32), labelled[positives], examples.labels])
     teacher = np.concatenate([cache.teacher_labels[background], cache.teacher_labels[positives],
                               examples.teacher_labels]).astype(np.int32)
@@ -118,14 +142,16 @@ def train_round(network: keras.Model, cache: pool_cache_lib.PoolCache, labelled:
     return time.time() - started
 
 
-def score_pool(network: keras.Model, cache: pool_cache_lib.PoolCache, batch_size: int = 2048) -> np.ndarray:
+def score_pool(network: keras.Model, cache: pool_cache_lib.PoolCache, config: RoundConfig,
+               batch_size: int = 2048) -> np.ndarray:
     """float32 [N, K]: each pool image's main-head probability of each target category."""
+    inputs = inputs_of(cache, config)
 
     @tf.function(reduce_retracing=True)
     def rare_probabilities(maps):
         return tf.nn.softmax(network(tf.cast(maps, tf.float32), training=False)["main"])[:, 1:]
 
-    return np.concatenate([rare_probabilities(cache.maps[i:i + batch_size]).numpy()
+    return np.concatenate([rare_probabilities(inputs[i:i + batch_size]).numpy()
                            for i in range(0, len(cache), batch_size)])
 
 

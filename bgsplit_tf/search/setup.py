@@ -27,9 +27,11 @@ def parse_examples(specs: list[str]) -> dict[str, list[str]]:
     return examples
 
 
-def encode_examples(examples: dict[str, list[str]], teacher, cache: pool_cache.PoolCache) -> rounds.Examples:
-    """The example files from outside the pool through pool_cache.encoder (categories in the order given:
-    main labels 1..K); a file that does not decode is an error naming it."""
+def encode_examples(examples: dict[str, list[str]], teacher, cache: pool_cache.PoolCache,
+                    config: rounds.RoundConfig) -> rounds.Examples:
+    """The example files from outside the pool as the round network takes them (pool_cache.encoder's maps,
+    or pixels for trainable "all"; categories in the order given: main labels 1..K); a file that does not
+    decode is an error naming it."""
     encode = pool_cache.encoder(teacher, cache.split_layer)
     image_size = tuple(teacher.input_shape[1:3])
     maps, labels, teacher_labels = [], [], []
@@ -44,11 +46,11 @@ def encode_examples(examples: dict[str, list[str]], teacher, cache: pool_cache.P
                 raise ValueError(f"example image {path} (for {category}) does not decode: "
                                  f"{error.message.splitlines()[0]}") from None
             batch_maps, batch_teacher, _ = encode(pixels[None])
-            maps.append(batch_maps.numpy()[0])
+            maps.append(pixels.numpy() if config.trainable == "all" else batch_maps.numpy()[0])
             teacher_labels.append(int(batch_teacher.numpy()[0]))
             labels.append(k)
     if not maps:
-        return rounds.Examples.none(cache)
+        return rounds.Examples.none(cache, config)
     return rounds.Examples(np.stack(maps), np.array(labels, np.int32), np.array(teacher_labels, np.int32))
 
 
@@ -58,14 +60,16 @@ def open_session(state_dir: str, pool: str, examples: dict[str, list[str]], teac
     once when none has finished. After each round the current model is saved for bgsplit-export."""
     teacher = pretrained.load(teacher_spec)
     state = state_lib.open_state(state_dir, {"pool": pool, "categories": list(examples), "teacher": teacher_spec,
-                                             "aux_weight": config.aux_weight, "examples": examples})
-    cache = pool_cache.build_pool_cache(state.root / "cache", pool, teacher, teacher_spec, data_dir=data_dir)
+                                             "aux_weight": config.aux_weight, "trainable": config.trainable,
+                                             "examples": examples})
+    cache = pool_cache.build_pool_cache(state.root / "cache", pool, teacher, teacher_spec, data_dir=data_dir,
+                                        keep_pixels=config.trainable == "all")
     labelled = state.labels()
     for category, paths in examples.items():  # an example that is a pool image is a labelled positive, never shown
         for path in set(paths) & set(cache.items):
             if (path, category) not in labelled:
                 state.add(path, category, "yes", "example", -1)
-    search = loop.Search(state, cache, teacher, encode_examples(examples, teacher, cache), config)
+    search = loop.Search(state, cache, teacher, encode_examples(examples, teacher, cache, config), config)
     session = server.SearchSession(search, pool, tuple(teacher.input_shape[1:3]), data_dir, who,
                                    on_round=lambda summary: loop.write_current_model(search, teacher, summary["round"]))
     if state.finished_rounds() == 0:

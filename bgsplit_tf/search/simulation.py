@@ -40,8 +40,8 @@ def _review_loop(strategy: str, cache: pool_cache_lib.PoolCache, teacher: keras.
     for category, items in example_items.items():
         for item in items:
             state.add(item, category, "yes", "example", -1)
-    search = loop.Search(state, cache, teacher, rounds.Examples.none(cache), dataclasses.replace(config, aux_weight=aux),
-                         seed)
+    config = dataclasses.replace(config, aux_weight=aux)
+    search = loop.Search(state, cache, teacher, rounds.Examples.none(cache, config), config, seed)
     given = sum(len(items) for items in example_items.values())
     found = []
     for _ in range(num_rounds):

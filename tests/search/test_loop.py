@@ -2,6 +2,8 @@
 a simulated labeller; resumable; and the strategies the benchmark compares."""
 
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -32,7 +34,7 @@ def test_the_cache_holds_the_lower_trunk_of_every_pool_image_and_is_reused(pool,
     built = pool_cache.build_pool_cache(tmp_path, POOL, teacher, data_dir=tiny_data_dir)
     np.testing.assert_array_equal(built.teacher_labels, cache.teacher_labels)
     np.testing.assert_array_equal(pool_cache.build_pool_cache(tmp_path, POOL, teacher).maps, built.maps)  # reused
-    with pytest.raises(ValueError, match="another pool, teacher or split.*rm -r"):
+    with pytest.raises(ValueError, match="another pool, teacher, split or kind of round.*rm -r"):
         pool_cache.build_pool_cache(tmp_path, POOL, pretrained.load("embedded:shapes_v2_medium"),
                                     data_dir=tiny_data_dir)
 
@@ -71,3 +73,23 @@ def test_every_strategy_reviews_the_same_budget(pool, strategy):
                                         CONFIG)
     assert result["reviewed"] == [16, 32]
     assert 0 <= result["found"][0] <= result["found"][1] <= 2  # tiny holds 2 images per species, 1 given
+
+
+def test_full_fine_tuning_rounds_train_the_whole_trunk_on_the_pools_pixels(tiny_data_dir, tmp_path):
+    teacher = pretrained.load()
+    with pytest.raises(ValueError, match="another pool, teacher, split or kind of round"):
+        pool_cache.build_pool_cache(tmp_path / "cache", POOL, teacher, data_dir=tiny_data_dir)
+        pool_cache.build_pool_cache(tmp_path / "cache", POOL, teacher, data_dir=tiny_data_dir, keep_pixels=True)
+    cache = pool_cache.build_pool_cache(tmp_path / "full", POOL, teacher, data_dir=tiny_data_dir, keep_pixels=True)
+    assert cache.pixels.shape == (768, 32, 32, 3) and cache.pixels.dtype == np.uint8
+    config = dataclasses.replace(CONFIG, trainable="all")
+    state = state_lib.open_state(tmp_path / "state", {"categories": ["a"]})
+    state.add(cache.items[0], "a", "yes", "example", -1)
+    search = loop.Search(state, cache, teacher, rounds.Examples.none(cache, config), config)
+    stem = teacher.get_layer("trunk").get_layer("stem_conv").get_weights()[0]
+    summary = search.next_round()
+    assert len(summary["shown"]) == 8
+    trained_stem = search.network.get_layer("trunk").get_layer("stem_conv").get_weights()[0]
+    assert not np.allclose(trained_stem, stem)  # the whole trunk trains
+    with pytest.raises(ValueError, match="not one of"):
+        rounds.RoundConfig(trainable="heads")
