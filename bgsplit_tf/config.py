@@ -128,7 +128,7 @@ class OptimisationConfig:
     cache_decoded: str = _flag("auto", "Keep decoded train and validation images in memory after the first epoch: yes, no (decode every epoch: datasets larger than RAM), or auto (yes below 4 GiB).", kind="enum", enum_values=("auto", "yes", "no"))
     augment: bool = _flag(True, "Random crop (reflect padding) and horizontal flip in training.")
     mechanism: bool = _flag(True, "Measure the mechanism after every epoch (TensorBoard, metrics.json): memorisation of the training positives, linear CKA of the trunk to the teacher's and the background's effective rank on a probe set of --mechanism_probe_size validation images.")
-    mechanism_probe_size: int = _flag(512, "Validation images in the mechanism's probe set (the first ones of --val_split).", lower_bound=2)
+    mechanism_probe_size: int = _flag(512, "Validation images in the mechanism's probe set (the first ones of --val_split), and the most training and validation positives it measures memorisation on.", lower_bound=2)
     validation_every: int = _flag(1, "Validate (val mAP and losses) every this many epochs, and always after the last.", lower_bound=1)
 
 

@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 
 import numpy as np
 
 from bgsplit_tf.data import sources
 from bgsplit_tf.models import pretrained
-from bgsplit_tf.search import loop, pool_cache, rounds, simulation, state as state_lib
+from bgsplit_tf.search import pool_cache, rounds, simulation
 
 
 def _truth(pool: str, data_dir: str | None, label_key: str) -> dict[str, str]:
@@ -64,22 +63,11 @@ def run_benchmark(pool: str, cache_dir: str, data_dir: str | None, label_key: st
     truth = _truth(pool, data_dir, label_key)
     report = {"pool": pool, "pool_images": len(cache), "cache_seconds": cache_seconds, "config": vars(config),
               "rounds": num_rounds, "categories": num_categories, "examples_per_category": per_category}
-    examples = draw_examples(truth, num_categories, per_category, seeds[0], per_category + 1)
     labeller = simulation.SimulatedLabeller(truth)
-    with tempfile.TemporaryDirectory() as state_dir:
-        state = state_lib.open_state(state_dir, {"categories": list(examples)})
-        for category, items in examples.items():
-            for item in items:
-                state.add(item, category, "yes", "example", -1)
-        search = loop.Search(state, cache, teacher, rounds.Examples.none(cache, config), config)
-        seconds = []
-        for _ in range(timing_rounds):
-            started = time.time()
-            summary = search.next_round()
-            seconds.append(time.time() - started)
-            for entry in summary["shown"]:
-                state.add(entry["item"], entry["category"], labeller.label(entry["item"], entry["category"]),
-                          labeller.who, summary["round"])
+    timed = simulation.positives_found("bgsplit", cache, teacher,
+                                       draw_examples(truth, num_categories, per_category, seeds[0], per_category + 1),
+                                       labeller, timing_rounds, config, seeds[0])
+    seconds = timed["round_seconds"]
     report["round_seconds"] = {"median": statistics.median(seconds), "all": seconds}
     runs = []
     for seed in seeds:

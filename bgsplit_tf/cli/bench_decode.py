@@ -8,7 +8,7 @@ import json
 from absl import app, flags
 
 from bgsplit_tf.bench.decode_speed import benchmark
-from bgsplit_tf.config import show_in_help
+from bgsplit_tf.config import run_program
 
 FLAGS = flags.FLAGS
 
@@ -21,16 +21,19 @@ def main(argv):
                                FLAGS.passes), indent=2))
 
 
-def run():
-    """Entry point: the flags, then the benchmark (JSON on stdout)."""
+def define_flags() -> None:
+    """The program's flags (defined when it runs)."""
     flags.DEFINE_integer("images", 400, "Distinct JPEGs generated.", lower_bound=1)
     flags.DEFINE_integer("height", 375, "Their height (iNaturalist-2017 images are about 500 x 375).", lower_bound=8)
     flags.DEFINE_integer("width", 500, "Their width.", lower_bound=8)
     flags.DEFINE_enum("orientations", "mixed", ["mixed", "upright"], "EXIF orientations: 1..8 in turn, or all 1.")
     flags.DEFINE_integer("rounds", 5, "Interleaved rounds; the fastest of each way is kept.", lower_bound=1)
     flags.DEFINE_integer("passes", 5, "Passes over the images per round.", lower_bound=1)
-    show_in_help(__name__)
-    app.run(main)
+
+
+def run():
+    """Console-script entry point."""
+    run_program(main, define_flags, __name__)
 
 
 if __name__ == "__main__":

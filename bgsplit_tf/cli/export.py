@@ -9,7 +9,7 @@ import pathlib
 
 from absl import app, flags, logging
 
-from bgsplit_tf.config import show_in_help
+from bgsplit_tf.config import run_program
 
 FLAGS = flags.FLAGS
 
@@ -25,14 +25,17 @@ def main(argv):
     print(f"SavedModel written to {path}\nServe it: see BUILD.md (docker run tensorflow/serving ...)")
 
 
-def run():
-    """Console-script entry point."""
+def define_flags() -> None:
+    """The program's flags (defined when it runs)."""
     flags.DEFINE_string("run_dir", None, "Output folder of a finished bgsplit-train run (model.keras, metrics.json).")
     flags.DEFINE_string("export_dir", "", "Model base path for TF Serving (default: <run_dir>/export).")
     flags.DEFINE_integer("version", None, "Version folder (default: one more than the highest present).", lower_bound=1)
     flags.mark_flag_as_required("run_dir")
-    show_in_help(__name__)
-    app.run(main)
+
+
+def run():
+    """Console-script entry point."""
+    run_program(main, define_flags, __name__)
 
 
 if __name__ == "__main__":

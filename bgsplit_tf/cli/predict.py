@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from bgsplit_tf.config import show_in_help
+from bgsplit_tf.config import run_program
 
 FLAGS = flags.FLAGS
 
@@ -26,8 +26,8 @@ def main(argv):
           f"images/s; wrote {FLAGS.output_dir}/ranked.csv and contact_sheet.png")
 
 
-def run():
-    """Console-script entry point."""
+def define_flags() -> None:
+    """The program's flags (defined when it runs)."""
     flags.DEFINE_string("model", None, "Export folder (TF Serving base path or one version folder).")
     flags.DEFINE_string("images", None, "The pool: a folder (searched recursively) or folder:ROOT, a CSV manifest "
                         "(path first) or manifest:FILE.csv, or tfds:NAME/SPLIT.")
@@ -38,8 +38,11 @@ def run():
     flags.DEFINE_string("image_key", "image", "Image feature of tfds: pools.")
     flags.DEFINE_string("id_key", "id", "Id feature of tfds: pools (what ranked.csv lists).")
     flags.mark_flags_as_required(["model", "images"])
-    show_in_help(__name__)
-    app.run(main)
+
+
+def run():
+    """Console-script entry point."""
+    run_program(main, define_flags, __name__)
 
 
 if __name__ == "__main__":

@@ -57,8 +57,8 @@ class MechanismProbe(keras.callbacks.Callback):
     """Adds the mech_* figures (module docstring) to each epoch's logs; place it before TensorBoard.
 
     probe: un-augmented batches (images float32 [B, H, W, 3], targets with "label") of a fixed probe
-    set, e.g. the first 512 validation images; train_positives, val_positives: the same for the run's
-    kept training positives and the validation positives (labels 1..K). teacher_trunk: pixels ->
+    set, e.g. the first 512 validation images; train_positives, val_positives: the same for (at most as
+    many of) the run's kept training positives and the validation positives (labels 1..K). teacher_trunk: pixels ->
     features of the teacher, computed once on the probe set; None (a teacher without a trunk, e.g. a
     SavedModel) leaves out mech_cka_to_teacher.
     """
@@ -75,11 +75,11 @@ class MechanismProbe(keras.callbacks.Callback):
             self.teacher_features = teacher_trunk.predict(self.probe_images, batch_size=512, verbose=0)
             self.teacher_background_rank = effective_rank(self.teacher_features[self.probe_background])
 
-    def _true_class_probability(self, images: np.ndarray, labels: np.ndarray) -> float:
+    def _true_class_probability(self, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> float:
         if len(labels) == 0:
             return float("nan")
-        probs = keras.ops.convert_to_numpy(
-            self.model.main_probabilities(self.model(images, training=False)))
+        probs = np.concatenate([keras.ops.convert_to_numpy(self.model.main_probabilities(
+            self.model(images[i:i + batch_size], training=False))) for i in range(0, len(labels), batch_size)])
         return float(probs[np.arange(len(labels)), labels].mean())
 
     def on_epoch_end(self, epoch, logs=None):

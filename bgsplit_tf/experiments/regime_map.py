@@ -227,11 +227,10 @@ class Map:
 
     def run(self, setting: Setting, seed: int) -> dict:
         """The ledger row of a resolved setting and seed, training it if it is not in the ledger."""
-        config = run_config(self.base, self.tier, setting, seed, self.runs_dir)
-        key = f"{setting.tag()}/seed_{seed}"
-        row = self.ledger.get(key, config)
+        row = self.recall(setting, seed)
         if row is None:
-            logging.info("=== regime map: %s", key)
+            config = run_config(self.base, self.tier, setting, seed, self.runs_dir)
+            logging.info("=== regime map: %s/seed_%d", setting.tag(), seed)
             row = ledger_row(setting, seed, config, self.train(config))
             self.ledger.add(row)
         return row

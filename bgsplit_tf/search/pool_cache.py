@@ -60,13 +60,16 @@ class PoolCache:
     skipped: list[str]
     split_layer: str
     pixels: np.ndarray | None = None  # uint8 [N, H, W, 3], kept for full fine-tuning (keep_pixels)
+    _index: dict[str, int] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def index(self) -> dict[str, int]:
-        """item -> its position."""
-        return {item: i for i, item in enumerate(self.items)}
+        """item -> its position (built once: every round looks labels up in it)."""
+        if self._index is None:
+            self._index = {item: i for i, item in enumerate(self.items)}
+        return self._index
 
 
 def encoder(teacher: keras.Model, split_layer: str):
@@ -103,9 +106,7 @@ def build_pool_cache(directory: str | pathlib.Path, pool: str, teacher: keras.Mo
     images (full fine-tuning rounds train the whole trunk on them). A cache of another pool, teacher or
     split, or without the pixels asked for, is refused with what differs and how to rebuild."""
     directory = pathlib.Path(directory)
-    trunk = teacher_lib.teacher_trunk(teacher)
-    lower, _ = split_trunk(trunk, split_layer)
-    layer = lower.layers[-1].name
+    layer = split_trunk(teacher_lib.teacher_trunk(teacher), split_layer)[0].layers[-1].name
     image_size = tuple(teacher.input_shape[1:3])
     expected = fingerprint(pool, teacher, teacher_spec, layer, image_size, keep_pixels)
     if (directory / FINGERPRINT_FILE).exists():

@@ -15,6 +15,7 @@ the examples, since a handful of them would otherwise be seen once an epoch.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 
 import keras
@@ -123,8 +124,7 @@ def train_round(network: keras.Model, cache: pool_cache_lib.PoolCache, labelled:
     sample = rng.choice(unlabelled, min(config.pool_sample, len(unlabelled)), replace=False)
     negatives = np.flatnonzero(labelled == 0)
     positives = np.flatnonzero(labelled > 0)
-    background = np.concatenate([sample, negatives])
-    background = np.sort(background)
+    background = np.sort(np.concatenate([sample, negatives]))
     pool_inputs = inputs_of(cache, config)
     maps = np.concatenate([pool_inputs[background], pool_inputs[positives], examples.inputs]).astype(np.float32)
     targets = np.concatenate([np.zeros(len(background), np.int32), labelled[positives], examples.labels])
@@ -167,7 +167,7 @@ def choose(scores: np.ndarray, reviewable: np.ndarray, categories: list[str], co
         taken: set[int] = set()
 
         def take(candidates, count, reason):
-            picked = [int(i) for i in candidates if int(i) not in taken][:count]
+            picked = list(itertools.islice((int(i) for i in candidates if int(i) not in taken), count))
             taken.update(picked)
             shown.extend({"index": i, "category": category, "reason": reason, "score": float(scores[i, k])}
                          for i in picked)

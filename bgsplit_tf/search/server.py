@@ -27,8 +27,8 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from bgsplit_tf.data import sources
 from bgsplit_tf.search import loop, state as state_lib
+from bgsplit_tf.serving import mining
 
 PAGE = pathlib.Path(__file__).with_name("page.html")
 
@@ -96,13 +96,9 @@ class SearchSession:
 def pool_images(pool: str, items: list[str], image_size: tuple[int, int], data_dir: str | None) -> dict[str, bytes]:
     """PNG bytes of `items` of the pool (decoded and resized as the model sees them); an image that no
     longer decodes (say, its file vanished) is left out, and the page says so."""
-    spec = sources.parse(pool, pool=True)
-    source = sources.open_source(spec, image_size=image_size, data_dir=data_dir, label_key="")
+    source, examples, _ = mining.pool_examples(pool, image_size, data_dir)
     wanted = tf.constant(sorted(set(items)) or [""])
-    examples = source.encoded_examples(spec.split)
-    key = "image" if isinstance(source, sources.files.ImageFileSource) else "id"
     table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(wanted, tf.ones_like(wanted, tf.int32)), 0)
-    examples = examples.map(lambda ex: {**ex, "item": ex[key]})  # file sources name an image by its full path
     chosen = examples.filter(lambda ex: table.lookup(ex["item"]) == 1).map(
         lambda ex: (ex["item"], source.decode(ex)["image"])).ignore_errors()
     images = {}

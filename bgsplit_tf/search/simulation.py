@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -34,7 +35,8 @@ class SimulatedLabeller:
 
 def _review_loop(strategy: str, cache: pool_cache_lib.PoolCache, teacher: keras.Model, categories: list[str],
                  example_items: dict[str, list[str]], labeller: SimulatedLabeller, num_rounds: int,
-                 config: rounds.RoundConfig, seed: int, state_dir: pathlib.Path) -> list[int]:
+                 config: rounds.RoundConfig, seed: int, state_dir: pathlib.Path) -> tuple[list[int], list[float]]:
+    """The loop with a simulated labeller: positives found (cumulative) and seconds per round."""
     aux = config.aux_weight if strategy == "bgsplit" else 0.0
     state = state_lib.open_state(state_dir, {"categories": categories, "strategy": strategy, "seed": seed})
     for category, items in example_items.items():
@@ -43,14 +45,16 @@ def _review_loop(strategy: str, cache: pool_cache_lib.PoolCache, teacher: keras.
     config = dataclasses.replace(config, aux_weight=aux)
     search = loop.Search(state, cache, teacher, rounds.Examples.none(cache, config), config, seed)
     given = sum(len(items) for items in example_items.values())
-    found = []
+    found, seconds = [], []
     for _ in range(num_rounds):
+        started = time.time()
         summary = search.next_round()
+        seconds.append(time.time() - started)
         for entry in summary["shown"]:
             state.add(entry["item"], entry["category"], labeller.label(entry["item"], entry["category"]),
                       labeller.who, summary["round"])
         found.append(sum(label.label == "yes" for label in state.labels().values()) - given)
-    return found
+    return found, seconds
 
 
 def _ranked_review(order_per_category: list[np.ndarray], cache: pool_cache_lib.PoolCache, categories: list[str],
@@ -70,15 +74,16 @@ def positives_found(strategy: str, cache: pool_cache_lib.PoolCache, teacher: ker
                     config: rounds.RoundConfig, seed: int = 0) -> dict:
     """Runs one strategy for num_rounds rounds from the same examples (pool images known to be positives,
     per category; not counted as found); returns {"strategy", "seed", "reviewed": [cumulative per round],
-    "found": [positives found, cumulative]}."""
+    "found": [positives found, cumulative]} and, for the loop strategies, "round_seconds" [per round]."""
     categories = list(example_items)
     per_round = config.show_top + config.show_uncertain + config.show_random
     index = cache.index()
     excluded = {index[item] for items in example_items.values() for item in items}
+    timing = {}
     if strategy in ("bgsplit", "finetune"):
         with tempfile.TemporaryDirectory() as state_dir:
-            found = _review_loop(strategy, cache, teacher, categories, example_items, labeller, num_rounds, config,
-                                 seed, pathlib.Path(state_dir))
+            found, timing["round_seconds"] = _review_loop(strategy, cache, teacher, categories, example_items,
+                                                          labeller, num_rounds, config, seed, pathlib.Path(state_dir))
     elif strategy == "random":
         rng = np.random.default_rng(seed)
         found = _ranked_review([rng.permutation(len(cache)) for _ in categories], cache, categories, labeller,
@@ -93,4 +98,4 @@ def positives_found(strategy: str, cache: pool_cache_lib.PoolCache, teacher: ker
     else:
         raise ValueError(f"strategy {strategy!r} is not one of {STRATEGIES}")
     reviewed = [per_round * len(categories) * (r + 1) for r in range(num_rounds)]
-    return {"strategy": strategy, "seed": seed, "reviewed": reviewed, "found": found}
+    return {"strategy": strategy, "seed": seed, "reviewed": reviewed, "found": found, **timing}

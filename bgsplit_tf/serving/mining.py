@@ -44,24 +44,28 @@ def resolve_export(model: str | pathlib.Path) -> pathlib.Path:
                             "pass the --export_dir of bgsplit-export or one of its version folders")
 
 
-def pool_batches(images: str, image_size: tuple[int, int], batch_size: int, data_dir: str | None, image_key: str,
-                 id_key: str) -> tuple[tf.data.Dataset, list[str]]:
-    """(items string [B], pixels uint8 [B, H, W, 3]) batches of the pool `images` names (a data.sources
-    pool spec), decoded and resized as in training, in parallel; images that do not decode are dropped
-    (the caller finds them by difference). Also returns every item of the pool: file paths for files,
-    ids for a TFDS split."""
+def pool_examples(images: str, image_size: tuple[int, int], data_dir: str | None = None, image_key: str = "image",
+                  id_key: str = "id") -> tuple[sources.Source, tf.data.Dataset, list[str]]:
+    """The pool `images` names (a data.sources pool spec): its source, its examples still encoded, each
+    with an "item" (string []: a file's path, or a TFDS id), and every item of the pool in order."""
     spec = sources.parse(images, pool=True)
     source = sources.open_source(spec, image_size=image_size, data_dir=data_dir, image_key=image_key, label_key="",
                                  id_key=id_key)
-    examples = source.encoded_examples(spec.split)
     is_files = isinstance(source, files.ImageFileSource)
-    if is_files:
-        items = [str(source.root / i.decode()) if not i.startswith(b"/") else i.decode()
-                 for i in source.read_labels(spec.split)[1]]
-    else:
-        items = [i.decode() for i in source.read_labels(spec.split)[1]]
-    batches = examples.map(lambda ex: (ex["image"] if is_files else ex["id"], source.decode(ex)["image"]),
-                           num_parallel_calls=tf.data.AUTOTUNE)
+    ids = source.read_labels(spec.split)[1]
+    items = [str(source.root / i.decode()) if is_files and not i.startswith(b"/") else i.decode() for i in ids]
+    examples = source.encoded_examples(spec.split).map(
+        lambda ex: {**ex, "item": ex["image"] if is_files else ex["id"]})
+    return source, examples, items
+
+
+def pool_batches(images: str, image_size: tuple[int, int], batch_size: int, data_dir: str | None, image_key: str,
+                 id_key: str) -> tuple[tf.data.Dataset, list[str]]:
+    """(items string [B], pixels uint8 [B, H, W, 3]) batches of the pool (pool_examples), decoded and
+    resized as in training, in parallel; images that do not decode are dropped (the caller finds them by
+    difference). Also returns every item of the pool."""
+    source, examples, items = pool_examples(images, image_size, data_dir, image_key, id_key)
+    batches = examples.map(lambda ex: (ex["item"], source.decode(ex)["image"]), num_parallel_calls=tf.data.AUTOTUNE)
     return batches.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE), items
 
 

@@ -169,7 +169,10 @@ class PreparedRun:
     augmentation and sampling, epoch `epoch` from its batch `skip` on (pipeline.training_epochs); an
     input_context of None gives global batches of the whole split, one epoch, an InputContext
     (tf.distribute) that pipeline's shard in per-replica batches, repeated. val_batches and
-    test_batches: un-augmented, the last batch partial. steps_per_epoch: of the global batch.
+    test_batches: un-augmented, the last batch partial. probe_batches, train_positive_batches and
+    val_positive_batches: un-augmented, for evaluation.mechanism.MechanismProbe (the first
+    --mechanism_probe_size validation images, and at most as many kept training positives and validation
+    positives). steps_per_epoch: of the global batch.
     class_counts: kept training images per main class [K + 1]. bad_images: the images left out
     because they do not decode (--bad_images=skip).
     """
@@ -264,8 +267,10 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
                                                  num_examples=summaries["test"]["num_examples"],
                                                  decode=source.decode),
         probe_batches=unaugmented(config.val_split, False, lambda ex: ex.take(config.mechanism_probe_size)),
-        train_positive_batches=unaugmented(config.train_split, True, positives),
-        val_positive_batches=unaugmented(config.val_split, False, positives),
+        train_positive_batches=unaugmented(config.train_split, True,
+                                           lambda ex: positives(ex).take(config.mechanism_probe_size)),
+        val_positive_batches=unaugmented(config.val_split, False,
+                                         lambda ex: positives(ex).take(config.mechanism_probe_size)),
         steps_per_epoch=steps_per_epoch,
         class_counts=list(summaries["train"]["counts"].values()),
         bad_images=bad,
