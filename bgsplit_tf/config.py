@@ -11,6 +11,7 @@ offer (AUX_TARGETS, SCHEDULES, ...) live here and the modules that act on them i
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import sys
 from typing import Any, Callable
@@ -228,6 +229,39 @@ def parse_flag_lines(lines: list[str]) -> dict[str, str]:
         else:
             values[name] = "true"
     return values
+
+
+def canonical_flag_values(stored: dict[str, str]) -> dict[str, str]:
+    """Stored {flag: value string} in the form flag_values gives. Checkpoints written by earlier
+    versions of bgsplit_tf saved each value as Python's str() of it ("True", "None", "(4, 8, 12)", "1"
+    for a float set as an integer); read as they are, they would differ from the same run's flags in
+    every such value and an upgrade could not resume its runs. Values already in flag form pass unchanged."""
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+    canonical = {}
+    for name, text in stored.items():
+        field = fields.get(name)
+        if field is not None:
+            text = _canonical_value(text, field.metadata.get("kind") or _kind_of(field.default), field.default)
+        canonical[name] = text
+    return canonical
+
+
+def _canonical_value(text: str, kind: str, default: Any) -> str:
+    if text == "None" and default is None:
+        return ""
+    if kind == "bool" and text in ("True", "False"):
+        return text.lower()
+    if kind == "float" and text:
+        try:
+            return str(float(text))
+        except ValueError:
+            return text
+    if kind == "list" and text[:1] in ("(", "["):
+        try:
+            return ",".join(str(v) for v in ast.literal_eval(text))
+        except (ValueError, SyntaxError):
+            return text
+    return text
 
 
 def define_flags(config_class=TrainConfig, flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -27,7 +27,9 @@ def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig)
     """The one rule for "is this the same run?": {flag: (stored value, current value)} of the flags
     that differ, as the strings config.flag_values gives. NOT_COMPARED flags are ignored; a flag the
     stored set lacks (one added to bgsplit_tf since it was written) counts at its default value; a
-    stored flag this version no longer has is ignored."""
+    stored flag this version no longer has is ignored; stored values in an earlier version's form are
+    read as that version meant them (config.canonical_flag_values)."""
+    stored = config_lib.canonical_flag_values(stored)
     current, defaults = config.flag_values(), config_lib.TrainConfig.default_flag_values()
     return {name: (stored.get(name, defaults[name]), value) for name, value in current.items()
             if name not in NOT_COMPARED and stored.get(name, defaults[name]) != value}

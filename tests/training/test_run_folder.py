@@ -61,3 +61,16 @@ def test_a_float_flag_set_as_an_integer_is_the_same_run(tmp_path):
     written = config_lib.TrainConfig(output_dir=str(tmp_path / "run"), warmup_epochs=1.0, learning_rate=0.1)
     _finished(tmp_path / "run", written)
     assert run_folder.finished_metrics(dataclasses.replace(written, warmup_epochs=1)) is not None
+
+
+def test_flags_saved_by_an_earlier_version_as_python_strings_are_the_same_run():
+    # Checkpoints of earlier versions saved {flag: str(value)}: "True", "None", "(4, 8)", "()", "1".
+    config = config_lib.TrainConfig(lr_schedule="step", lr_decay_epochs=(4, 8), warmup_epochs=1, augment=True,
+                                    rare_categories=("a", "b c"))
+    earlier = {field.name: str(getattr(config, field.name)) for field in dataclasses.fields(config)}
+    assert earlier["lr_decay_epochs"] == "(4, 8)" and earlier["background_fraction"] == "None"
+    assert run_folder.same_run_differences(earlier, config) == {}
+    assert run_folder.same_run_differences(earlier, dataclasses.replace(config, lr_decay_epochs=(4, 9))) == {
+        "lr_decay_epochs": ("4,8", "4,9")}
+    assert run_folder.same_run_differences(earlier, dataclasses.replace(config, augment=False)) == {
+        "augment": ("true", "false")}
