@@ -33,6 +33,8 @@ from bgsplit_tf.models.pretrained import load as load_pretrained
 from bgsplit_tf.models.teacher import build_teacher
 from bgsplit_tf.serving.export import export_saved_model
 from bgsplit_tf.serving.mining import mine
+from bgsplit_tf.serving.model_card import model_card
+from bgsplit_tf.serving.warmup import write_warmup_requests
 from bgsplit_tf.training.checkpoints import RunCheckpoints
 from bgsplit_tf.training.losses import (
     MainHeadLoss,
@@ -81,6 +83,7 @@ __all__ = [
     "map_summary",
     "mean_average_precision",
     "mine",
+    "model_card",
     "network_from_teacher",
     "open_source",
     "predict_main",
@@ -90,4 +93,5 @@ __all__ = [
     "soft_distillation",
     "softmax_cross_entropy",
     "training_epochs",
+    "write_warmup_requests",
 ]

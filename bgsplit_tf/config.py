@@ -22,8 +22,11 @@ AUX_TARGETS = ("hard", "soft")
 LOGIT_ADJUSTMENT = ("none", "loss", "posthoc")
 SCHEDULES = ("cosine", "step")
 TEACHER_OUTPUTS = ("logits", "probabilities")
+INPUT_RECIPES = ("auto", "pad_crop", "inception")
 DEFAULT_TOP_K = 20
 DEFAULT_SHARD_SIZE = 10_000
+VERBOSITY = ("auto", "bar", "epoch", "off")
+PROGRESS_BAR_MIN_STEPS = 100  # --verbose=auto shows a progress bar for epochs this long or longer
 
 
 def _flag(default: Any, help: str, kind: str | None = None, **bounds) -> Any:
@@ -127,7 +130,8 @@ class OptimisationConfig:
     lr_decay_epochs: tuple = _flag((20, 40, 60, 80), "Epochs of the x0.1 steps for --lr_schedule=step.", kind="list")
     bad_images: str = _flag("skip", "Images that do not decode (corrupt, truncated, empty, not an image, too large), found before training: skip leaves them out and lists them in <output_dir>/bad_images.tsv with a warning; fail stops with the list.", kind="enum", enum_values=("skip", "fail"))
     cache_decoded: str = _flag("auto", "Keep decoded train and validation images in memory after the first epoch: yes, no (decode every epoch: datasets larger than RAM), or auto (yes below 4 GiB).", kind="enum", enum_values=("auto", "yes", "no"))
-    augment: bool = _flag(True, "Random crop (reflect padding) and horizontal flip in training.")
+    input_recipe: str = _flag("auto", "How images become the model's input: pad_crop (small images: stretched to the input; training adds a random crop after 4-pixel reflect padding and a flip), inception (photographs, the paper's ImageNet recipe: training takes a random-resized crop of 8-100% of the area, aspect 3/4-4/3, and a flip; evaluation, teacher targets and serving resize to cover 256/224 of the input and crop the centre), or auto: inception with an applications: teacher or trunk or an input of at least 128 px, else pad_crop.", kind="enum", enum_values=INPUT_RECIPES)
+    augment: bool = _flag(True, "Augment training images as --input_recipe says; off, training sees the evaluation view.")
     mechanism: bool = _flag(True, "Measure the mechanism after every epoch (TensorBoard, metrics.json): memorisation of the training positives, linear CKA of the trunk to the teacher's and the background's effective rank on a probe set of --mechanism_probe_size validation images.")
     mechanism_probe_size: int = _flag(512, "Validation images in the mechanism's probe set (the first ones of --val_split), and the most training and validation positives it measures memorisation on.", lower_bound=2)
     validation_every: int = _flag(1, "Validate (val mAP and losses) every this many epochs, and always after the last.", lower_bound=1)
@@ -147,6 +151,8 @@ class RunConfig:
     tpu: str = _flag("", "With --strategy=tpu: the TPU's name or grpc:// address (empty: the local TPU).")
     mixed_precision: str = _flag("off", "Trunk compute precision for accelerators: off (float32), float16 (with loss scaling) or bfloat16; variables, logits and losses stay float32.", kind="enum", enum_values=("off", "float16", "bfloat16"))
     jit_compile: bool = _flag(None, "Compile the train and evaluation steps with XLA. Unset: on with a GPU or TPU, off on a CPU, where TensorFlow's oneDNN kernels run our step faster than XLA (bgsplit-bench measures both).", kind="bool")
+    verbose: str = _flag("auto", f"Console output while training: bar (a progress bar through each epoch), epoch (one line per epoch), off, or auto (bar when stdout is a terminal and an epoch has {PROGRESS_BAR_MIN_STEPS} steps or more, else epoch).", kind="enum", enum_values=VERBOSITY)
+    log_every_steps: int = _flag(50, "Write the running training losses (loss, main_loss, aux_loss: means over the epoch so far) to TensorBoard every this many steps, at the global step (tensorboard/train_steps), so that a long epoch shows while it runs; 0: only the per-epoch values.", lower_bound=0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,8 @@ alike (compare ratios, not absolute figures across runs):
   e  cached teacher targets against running the teacher inside the step
 d and e run at the XLA setting training uses by default here (--jit_compile unset: on with a GPU or
 TPU, off on a CPU); "default_xla" in the JSON says which.
+  g  the streamed 224 px JPEG pipeline alone, no model (bench.photo_pipeline): images/s of the
+     inception and stretch recipes and the evaluation view, and the cores a GPU would need
   f  FLOPs per training image (TF's profiler on the forward pass, x3 for forward + backward) and the
      achieved fraction of this CPU's peak FLOP/s: measured (a large float32 matmul) and nominal
      (cores x clock x FLOPs per cycle from the CPU's vector width, stated in the JSON)
@@ -41,11 +43,12 @@ from absl import logging
 from PIL import Image
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.training import build, prepare
+from bgsplit_tf.bench import photo_pipeline
 from bgsplit_tf.models import bgsplit_model, network as network_lib
+from bgsplit_tf.training import build, prepare
 
 NUM_RARE = 5
-CASE_LETTERS = "abcde"
+CASE_LETTERS = "abcdeg"
 AUX_WEIGHT = 0.1
 
 
@@ -182,7 +185,7 @@ def pipeline_batches(root: pathlib.Path, config: config_lib.TrainConfig, cache: 
 
 def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repeats: int, num_images: int,
                   letters: str = CASE_LETTERS) -> dict:
-    """Cases a-f for one configuration (see the module docstring); letters picks which of a-e are timed
+    """Cases a-g for one configuration (see the module docstring); letters picks which of a-e and g are timed
     (f, the FLOPs, always comes), and only the ratios whose cases ran are reported."""
     keras.utils.set_random_seed(0)
     teacher = prepare.teacher_of(config)
@@ -226,6 +229,10 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
             pipeline_alone[f"d_pipeline_alone_cache_{cache}"] = {
                 "images_per_second": seen / (time.perf_counter() - started)}
         cases = {**interleaved_rates(timed_cases, **timing), **pipeline_alone}
+    if "g" in letters:
+        with tempfile.TemporaryDirectory() as folder:
+            photo_pipeline.write_photo_folder(pathlib.Path(folder), num_images)
+            cases.update(photo_pipeline.photo_pipeline_rates(pathlib.Path(folder), batch, steps))
 
     median = {name: case["images_per_second"] for name, case in cases.items()}
     best = {name: case.get("max", case["images_per_second"]) for name, case in cases.items()}

@@ -6,22 +6,35 @@ batches never see them) and writes them to <output_dir>/bad_images.tsv with a wa
 training mid-epoch with a TensorFlow stack trace.
 
 Each split is decoded once in parallel in tf.data, with errors dropped (`ignore_errors`); an id that
-does not come out is bad, and only those few are decoded again, one by one, to say why.
+does not come out is bad, and only those few are decoded again, one by one, to say why. Where a
+training run also needs the teacher's targets of a split, that same pass feeds the teacher
+(training.prepare.TargetsMemo), so the split is decoded once before training. With a record folder
+(the teacher-target cache's, --teacher_cache_dir), the result is kept in <folder>/bad_images.json
+beside a fingerprint of the split (SCAN_FILE); a re-run reads it instead of decoding anything, and a
+record whose fingerprint no longer matches the split is not used (the split is scanned again).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import os
 import pathlib
+from typing import Callable
 
+import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
+from bgsplit_tf.data import image_files, teacher_cache
 from bgsplit_tf.training import faults
 
 POLICIES = ("skip", "fail")
 REPORT_FILE = "bad_images.tsv"
+SCAN_FILE = "bad_images.json"
+SCAN_FORMAT = 1
 SCAN_BATCH = 1024
 
 
@@ -34,29 +47,83 @@ class BadImage:
     reason: str
 
 
-def find_bad_images(source, split: str) -> tuple[BadImage, ...]:
+def find_bad_images(source, split: str, record_dir: str | pathlib.Path | None = None) -> tuple[BadImage, ...]:
     """The split's images that do not decode (corrupt, truncated, empty, not an image, missing, too
-    large), in split order. Decodes every image once; memoised per (source, split, source version)."""
-    return _find_bad_images(source, split, source.version(split))
+    large), in split order. Decodes every image once; memoised per (source, split, source version), and
+    kept in record_dir (module docstring) when one is given."""
+    return recorded(source, split, record_dir, lambda: _find_bad_images(source, split, source.version(split)))
 
 
 @functools.lru_cache(maxsize=32)
 def _find_bad_images(source, split: str, version: str) -> tuple[BadImage, ...]:
     del version  # part of the memo's key only: a changed file is scanned again
-    ids = source.read_labels(split)[1]
 
     def decoded_id(example):
         # The pixel sum depends on every decoded value, so graph optimisation cannot prune the decode.
-        return example["id"], tf.reduce_sum(tf.cast(source.decode(example)["image"], tf.int64))
+        return {"id": example["id"], "sum": tf.reduce_sum(tf.cast(source.decode(example)["image"], tf.int64))}
 
-    survivors = (source.encoded_examples(split).map(decoded_id, num_parallel_calls=tf.data.AUTOTUNE)
-                 .ignore_errors().batch(SCAN_BATCH))
-    good = {example_id for batch_ids, _ in survivors.as_numpy_iterator() for example_id in batch_ids}
-    bad_ids = [example_id for example_id in ids if example_id not in good]
+    survivors = decoded_survivors(source, split, decoded_id).batch(SCAN_BATCH)
+    progress = scan_progress(source, split)
+    good = set()
+    for batch in survivors.as_numpy_iterator():
+        good.update(batch["id"])
+        progress.add(len(batch["id"]))
+    return missing_images(source, split, good)
+
+
+def decoded_survivors(source, split: str, decoded: Callable[[dict], dict]) -> tf.data.Dataset:
+    """decoded(example) over the split's encoded examples, in parallel, leaving out those whose decoding
+    fails: the one decode pass that both scans a split and (training.prepare) feeds the teacher."""
+    return source.encoded_examples(split).map(decoded, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+
+
+def scan_progress(source, split: str) -> keras.utils.Progbar:
+    """A progress bar over the split's images, announced in the log."""
+    total = len(source.read_labels(split)[1])
+    logging.info("Decoding the %d images of %s[%s] once (undecodable images are left out)", total, source.name, split)
+    return keras.utils.Progbar(total, unit_name="image")
+
+
+def missing_images(source, split: str, decoded_ids: set) -> tuple[BadImage, ...]:
+    """The split's images (in split order) whose ids are not in decoded_ids, each decoded again alone to
+    say why it fails."""
+    bad_ids = [example_id for example_id in source.read_labels(split)[1] if example_id not in decoded_ids]
     if not bad_ids:
         return ()
     return tuple(BadImage(split, example_id.decode(), reason) for example_id, reason in
                  zip(bad_ids, _reasons(source, split, bad_ids)))
+
+
+def scan_fingerprint(source, split: str) -> dict:
+    """What a split's scan depends on: the source, its version (file sizes and times, or the dataset's
+    version), the split's ids in order, and the decoder's pixel limit."""
+    return {"format": SCAN_FORMAT, "dataset": source.name, "dataset_version": source.version(split), "split": split,
+            "ids_sha256": teacher_cache.ids_digest(source.read_labels(split)[1]),
+            "max_pixels": image_files.MAX_PIXELS}
+
+
+def recorded(source, split: str, record_dir: str | pathlib.Path | None,
+             scan: Callable[[], tuple[BadImage, ...]]) -> tuple[BadImage, ...]:
+    """scan()'s bad images of the split, or, with record_dir, those its SCAN_FILE records when its
+    fingerprint matches the split (nothing decoded); a new scan's result is recorded there."""
+    if record_dir is None:
+        return scan()
+    path = pathlib.Path(record_dir) / SCAN_FILE
+    expected = scan_fingerprint(source, split)
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("fingerprint") == expected:
+            logging.info("Read the bad-image scan of %s[%s] from %s (nothing decoded)", source.name, split, path)
+            return tuple(BadImage(split, image_id, reason) for image_id, reason in stored["bad_images"])
+        logging.info("%s was recorded for other images (%s changed); scanning %s[%s] again", path,
+                     ", ".join(k for k in expected if stored.get("fingerprint", {}).get(k) != expected[k]),
+                     source.name, split)
+    bad = scan()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")  # written whole, then renamed
+    partial.write_text(json.dumps({"fingerprint": expected, "bad_images": [[b.id, b.reason] for b in bad]}, indent=1))
+    partial.rename(path)
+    return bad
 
 
 def _reasons(source, split: str, bad_ids: list[bytes]) -> list[str]:
@@ -112,12 +179,15 @@ class ScreenedSource:
         return self.encoded_examples(split, skip, shard).map(self.inner.decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def screen(source, splits: tuple[str, ...], policy: str) -> tuple[object, list[BadImage]]:
+def screen(source, splits: tuple[str, ...], policy: str,
+           find: Callable[[str], tuple[BadImage, ...]] | None = None) -> tuple[object, list[BadImage]]:
     """(the source without its bad images, the bad images) over `splits`; policy "fail" raises
-    BadImagesError when there are any. The source itself comes back when all images decode."""
+    BadImagesError when there are any. The source itself comes back when all images decode.
+    find(split): the split's bad images (default: find_bad_images)."""
     if policy not in POLICIES:
         raise ValueError(f"--bad_images={policy!r} is not one of {POLICIES}")
-    bad = [image for split in dict.fromkeys(splits) for image in find_bad_images(source, split)]
+    find = find or (lambda split: find_bad_images(source, split))
+    bad = [image for split in dict.fromkeys(splits) for image in find(split)]
     if bad and policy == "fail":
         listed = "\n".join(f"  [{b.split}] {b.id}: {b.reason}" for b in bad[:20])
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""

@@ -25,6 +25,11 @@ MAX_PIXELS = 178_956_970
 EXIF_SEARCH_BYTES = 1024
 EXIF_ORIENTATION_TAG = 0x0112
 MAX_IFD_ENTRIES = 64  # IFD0 entries searched for the orientation tag (cameras write ~10-20)
+# How an image of any size becomes the model's input for evaluation, teacher targets and serving:
+STRETCH = "stretch"  # resized to the input size, aspect ratio not kept (the 32 px recipe)
+CENTER_CROP = "center_crop"  # resized to cover CENTER_CROP_MARGIN x the input, aspect kept, centre cropped
+FITS = (STRETCH, CENTER_CROP)
+CENTER_CROP_MARGIN = 256 / 224  # the ImageNet evaluation recipe: shorter side to 256, centre 224 x 224
 
 
 def list_folder(root: str | pathlib.Path) -> list[str]:
@@ -48,25 +53,32 @@ def read_manifest(manifest: str | pathlib.Path) -> tuple[list[str], list[str]]:
     return paths, labels
 
 
-def decode_bytes(encoded: tf.Tensor, image_size: tuple[int, int] | None = None) -> tf.Tensor:
+def decode_bytes(encoded: tf.Tensor, image_size: tuple[int, int] | None = None, fit: str = STRETCH) -> tf.Tensor:
     """One encoded image (string []: JPEG, PNG, GIF first frame, BMP) -> uint8 [H, W, 3] RGB, turned
-    upright by its EXIF orientation and, if image_size (H, W) is given, resized to it (bilinear,
-    rounded; before turning, which then moves fewer pixels). InvalidArgumentError when it does not
-    decode or its header declares more than MAX_PIXELS pixels."""
-    height, width = declared_size(encoded)
-    within_limit = tf.debugging.assert_less_equal(
-        height * width, tf.constant(MAX_PIXELS, tf.int64),
-        message=f"the image header declares more than MAX_PIXELS={MAX_PIXELS} pixels (a decompression bomb, or "
-                "a scan far larger than a classifier needs); downscale it")
-    with tf.control_dependencies([within_limit]):
+    upright by its EXIF orientation and, if image_size (H, W) is given, fitted to it (fit_image;
+    a stretch resizes before turning, which then moves fewer pixels). InvalidArgumentError when it
+    does not decode or its header declares more than MAX_PIXELS pixels."""
+    with tf.control_dependencies([assert_within_pixel_limit(encoded)]):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
     orientation = exif_orientation(encoded)
-    if image_size is not None:  # orientations 5-8 swap height and width
+    if image_size is not None and fit == STRETCH:  # orientations 5-8 swap height and width
         stored_size = tf.where(orientation >= 5, tf.constant(image_size[::-1]), tf.constant(image_size))
         image = resize_uint8(image, stored_size)
     image = apply_orientation(image, orientation)
+    if image_size is not None and fit != STRETCH:
+        image = fit_image(image, image_size, fit)
     return tf.ensure_shape(image, [None, None, 3] if image_size is None else [*image_size, 3])
+
+
+def assert_within_pixel_limit(encoded: tf.Tensor) -> tf.Operation:
+    """An assertion that the image's header declares at most MAX_PIXELS pixels: run it before
+    decoding, so that a decompression bomb fails before anything is allocated."""
+    height, width = declared_size(encoded)
+    return tf.debugging.assert_less_equal(
+        height * width, tf.constant(MAX_PIXELS, tf.int64),
+        message=f"the image header declares more than MAX_PIXELS={MAX_PIXELS} pixels (a decompression bomb, or "
+                "a scan far larger than a classifier needs); downscale it")
 
 
 def _leading(encoded: tf.Tensor, length: int) -> tf.Tensor:
@@ -150,10 +162,10 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     return tf.reverse(image, tf.boolean_mask([0, 1], tf.stack([reverse_rows, reverse_columns])))
 
 
-def decode_file(path: tf.Tensor, image_size: tuple[int, int] | None = None) -> tf.Tensor:
-    """Reads and decodes one image file (string []) -> uint8 [H, W, 3], resized to image_size if given
+def decode_file(path: tf.Tensor, image_size: tuple[int, int] | None = None, fit: str = STRETCH) -> tf.Tensor:
+    """Reads and decodes one image file (string []) -> uint8 [H, W, 3], fitted to image_size if given
     (see decode_bytes)."""
-    return decode_bytes(tf.io.read_file(path), image_size)
+    return decode_bytes(tf.io.read_file(path), image_size, fit)
 
 
 RESIZE = {"method": "bilinear", "antialias": False}  # the one resize every image takes (RESIZE_DESCRIPTION)
@@ -165,3 +177,30 @@ def resize_uint8(image: tf.Tensor, image_size: tuple[int, int] | tf.Tensor) -> t
     path of training, evaluation, mining and the export's serving signatures."""
     resized = tf.image.resize(tf.cast(image, tf.float32), image_size, **RESIZE)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def fit_image(image: tf.Tensor, image_size: tuple[int, int], fit: str) -> tf.Tensor:
+    """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C], by `fit` (one of FITS): STRETCH
+    resizes to the size; CENTER_CROP resizes, keeping the aspect ratio, to the smallest size that
+    covers CENTER_CROP_MARGIN times it (a 224 x 224 input: shorter side 256), then keeps the centre."""
+    if fit == STRETCH:
+        return resize_uint8(image, image_size)
+    if fit != CENTER_CROP:
+        raise ValueError(f"fit={fit!r} is not one of {FITS}")
+    target = tf.constant(image_size, tf.float32)
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.reduce_max(target * CENTER_CROP_MARGIN / shape)
+    covering = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), tf.constant(image_size, tf.int32))
+    resized = resize_uint8(image, covering)
+    top, left = (covering[0] - image_size[0]) // 2, (covering[1] - image_size[1]) // 2
+    return tf.ensure_shape(resized[top:top + image_size[0], left:left + image_size[1]],
+                           [*image_size, image.shape[-1]])
+
+
+def fit_description(fit: str, target: str = "the input") -> str:
+    """What fit_image does to an image fitted to `target`, in words (teacher-cache fingerprints, model
+    cards)."""
+    if fit == STRETCH:
+        return f"resize to {target} ({RESIZE_DESCRIPTION})"
+    return (f"resize keeping the aspect ratio to cover {CENTER_CROP_MARGIN:.4f}x {target} "
+            f"({RESIZE_DESCRIPTION}), then crop its centre")

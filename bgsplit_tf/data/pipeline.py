@@ -2,9 +2,11 @@
 
 Training: decode + cache, or (data larger than memory) shuffle or resample the still-encoded
 examples and decode after -> shuffle -> batch (drop_remainder, so the compiled step sees one shape)
--> augment each batch (random crop after reflect padding, horizontal flip, one draw per image from
-stateless ops seeded per batch, so a seed reproduces the stream) -> prefetch. One dataset per epoch,
-its draws seeded by (seed, epoch) alone, so an interrupted run resumes mid-epoch on the same batches.
+-> augment, by one of AUGMENTATIONS (data.recipes): PAD_CROP augments each batch (random crop after
+reflect padding, horizontal flip, one draw per image from stateless ops seeded per batch);
+RANDOM_RESIZED_CROP decodes a random box of each full-resolution image (the cache, if any, keeps the
+encoded examples), seeded per image -> prefetch. One dataset per epoch, its draws seeded by (seed,
+epoch) alone, so an interrupted run resumes mid-epoch on the same batches.
 Elements: (images float32 [B, H, W, 3] in [0, 255], targets).
 """
 
@@ -17,6 +19,8 @@ import tensorflow as tf
 from absl import logging
 
 TARGET_KEYS = ("label", "teacher_label", "teacher_probs")
+PAD_CROP, RANDOM_RESIZED_CROP, NO_AUGMENTATION = "pad_crop", "random_resized_crop", "none"
+AUGMENTATIONS = (PAD_CROP, RANDOM_RESIZED_CROP, NO_AUGMENTATION)
 SHUFFLE_BUFFER = 16384
 EPOCH_SEED_STRIDE = 1_000_003  # > any number of classes
 
@@ -49,6 +53,7 @@ def _split_images_and_targets(example):
 
 
 Decoder = Callable[[dict], dict]  # an example with "image" encoded -> the same with uint8 pixels
+CropDecoder = Callable[[dict, tf.Tensor], dict]  # (encoded example, seed int64 [2]) -> a random crop's pixels
 
 
 def _decoded(examples: tf.data.Dataset, decode: Decoder | None) -> tf.data.Dataset:
@@ -109,12 +114,13 @@ def training_epochs(
     examples: tf.data.Dataset,
     batch_size: int,
     seed: int,
-    augmentation: bool = True,
+    augmentation: str = PAD_CROP,
     cache: bool = True,
     num_examples: int | None = None,
     rare_batch_fraction: float = 0.0,
     num_classes: int | None = None,
     decode: Decoder | None = None,
+    decode_random_crop: CropDecoder | None = None,
 ) -> EpochBatches:
     """Shuffled (or resampled), augmented training batches, one dataset per epoch.
 
@@ -132,9 +138,10 @@ def training_epochs(
         "teacher_probs", "id"}.
       batch_size: images per step; the last partial batch is dropped.
       seed: shuffling, sampling and augmentation seed of the run.
-      augmentation: False feeds the images as they are.
-      cache: keep decoded examples in memory after the first epoch (decoded first); without, the
-        encoded examples are shuffled or resampled and only those drawn are decoded, every epoch.
+      augmentation: one of AUGMENTATIONS; NO_AUGMENTATION feeds the images as `decode` gives them.
+      cache: keep the examples in memory after the first epoch: decoded (decoded first), or encoded
+        with RANDOM_RESIZED_CROP, whose crops need each full image; without, the encoded examples
+        are shuffled or resampled and only those drawn are decoded, every epoch.
       num_examples: if known, declared to tf.data so Keras knows the steps per epoch up front;
         required by resampling, whose epochs are that long.
       rare_batch_fraction: 0 samples the data as it is; otherwise `resampler` makes the rare classes
@@ -142,10 +149,19 @@ def training_epochs(
       num_classes: K + 1, required by resampling.
       decode: turns an example's encoded "image" into pixels (a source's `decode`); None when the
         examples are decoded already.
+      decode_random_crop: with RANDOM_RESIZED_CROP, turns an encoded example and a seed into a random
+        crop's pixels (a source's `decode_random_crop`).
     """
     if rare_batch_fraction > 0 and (num_examples is None or num_classes is None):
         raise ValueError("resampling needs num_examples (the epoch length) and num_classes")
-    if cache:
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation={augmentation!r} is not one of {AUGMENTATIONS}")
+    if augmentation == RANDOM_RESIZED_CROP:
+        if decode_random_crop is None:
+            raise ValueError("random_resized_crop needs decode_random_crop")
+        examples = _prepare(examples, cache, num_examples if rare_batch_fraction == 0 else None)
+        cache = False  # nothing decoded is kept
+    elif cache:
         examples, decode = _prepare(_decoded(examples, decode), cache=True, num_examples=num_examples), None
     elif rare_batch_fraction == 0:
         examples = _prepare(examples, cache=False, num_examples=num_examples)
@@ -165,13 +181,17 @@ def training_epochs(
             logging.info("Decoded %d training examples into memory in %.1f s", count, time.time() - started)
             cache_filled = True
         seed_of_epoch = epoch_seed(seed, epoch)
+        seeds = tf.data.Dataset.random(seed=seed_of_epoch, rerandomize_each_iteration=True).batch(2)
+        if augmentation == RANDOM_RESIZED_CROP:  # one seed per image
+            drawn = tf.data.Dataset.zip(draw(seed_of_epoch), seeds).map(decode_random_crop,
+                                                                        num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            drawn = _decoded(draw(seed_of_epoch), decode)
         batches = (
-            _decoded(draw(seed_of_epoch), decode)
-            .map(_split_images_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
+            drawn.map(_split_images_and_targets, num_parallel_calls=tf.data.AUTOTUNE)
             .batch(batch_size, drop_remainder=True)
         )
-        if augmentation:
-            seeds = tf.data.Dataset.random(seed=seed_of_epoch, rerandomize_each_iteration=True).batch(2)
+        if augmentation == PAD_CROP:  # one seed per batch
             batches = tf.data.Dataset.zip(batches, seeds).map(
                 lambda batch, s: (augment(batch[0], s), batch[1]), num_parallel_calls=tf.data.AUTOTUNE)
         return batches.skip(skip).prefetch(tf.data.AUTOTUNE)

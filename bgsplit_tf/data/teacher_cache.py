@@ -29,8 +29,6 @@ from bgsplit_tf.data import image_files, teacher_targets
 FORMAT_VERSION = 1
 FINGERPRINT_FILE = "fingerprint.json"
 from bgsplit_tf.config import DEFAULT_SHARD_SIZE
-PREPROCESSING = (f"decode to RGB uint8, resize to the teacher input ({image_files.RESIZE_DESCRIPTION}), float32 in "
-                 "[0, 255]")
 _SHARD_PATTERN = re.compile(r"targets-(\d{5})-of-(\d{5})\.tfrecord")
 
 
@@ -65,8 +63,15 @@ def ids_digest(ids: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def preprocessing(fit: str) -> str:
+    """How the teacher's input images were made (image_files.fit_image's `fit`), as the fingerprint
+    records it."""
+    return f"decode to RGB uint8, {image_files.fit_description(fit, 'the teacher input')}, float32 in [0, 255]"
+
+
 def fingerprint(*, dataset: str, dataset_version: str, split: str, ids: np.ndarray, teacher: str,
-                teacher_model: keras.Model, teacher_output: str, image_size: tuple[int, int], top_k: int) -> dict:
+                teacher_model: keras.Model, teacher_output: str, image_size: tuple[int, int], top_k: int,
+                fit: str = image_files.STRETCH) -> dict:
     """Everything the cached targets depend on; any change means the cache must be rebuilt.
 
     top_k is stored as the k actually kept, min(top_k, M), so asking for more classes than the teacher
@@ -85,7 +90,7 @@ def fingerprint(*, dataset: str, dataset_version: str, split: str, ids: np.ndarr
         "teacher_output": teacher_output,
         "num_classes": num_classes,
         "image_size": [int(s) for s in image_size],
-        "preprocessing": PREPROCESSING,
+        "preprocessing": preprocessing(fit),
         "top_k": min(int(top_k), num_classes),
     }
 
@@ -118,7 +123,7 @@ def _example(example_id: bytes, label: int, indices: np.ndarray, probs: np.ndarr
 
 def precompute(directory: str | pathlib.Path, expected: dict, teacher: keras.Model, examples_from, *,
                shard_size: int = DEFAULT_SHARD_SIZE, batch_size: int = 256, worker: tuple[int, int] = (0, 1)) -> int:
-    """Writes the missing shards of one split's cache; returns how many it wrote.
+    """Writes the missing shards of one split's cache, running the teacher; returns how many it wrote.
 
     Args:
       directory: the split's cache folder (split_directory).
@@ -131,6 +136,31 @@ def precompute(directory: str | pathlib.Path, expected: dict, teacher: keras.Mod
       worker: (index, count): this process writes the shards i with i % count == index, so that
         several workers (--strategy=multi_worker) share the precompute.
     """
+
+    def targets_of_shard(index: int):
+        examples = examples_from(index * shard_size).take(shard_size)
+        for ids, probs in teacher_targets.predict_batches(teacher, examples, batch_size, expected["teacher_output"]):
+            yield teacher_targets.TeacherTargets.from_probabilities(ids, probs, expected["top_k"])
+
+    return _write_missing_shards(directory, expected, targets_of_shard, shard_size, worker)
+
+
+def write_targets(directory: str | pathlib.Path, expected: dict, targets: teacher_targets.TeacherTargets, *,
+                  shard_size: int = DEFAULT_SHARD_SIZE) -> int:
+    """Writes the missing shards of one split's cache from targets already computed for the whole split
+    (in split order, e.g. by the pass that also scanned it for bad images); returns how many it wrote."""
+    if len(targets.ids) != expected["num_examples"]:
+        raise ValueError(f"{len(targets.ids)} targets for a split of {expected['num_examples']} images")
+    return _write_missing_shards(directory, expected,
+                                 lambda index: [targets.rows(index * shard_size, (index + 1) * shard_size)],
+                                 shard_size, (0, 1))
+
+
+def _write_missing_shards(directory, expected: dict, targets_of_shard, shard_size: int,
+                          worker: tuple[int, int]) -> int:
+    """The shard loop of precompute and write_targets: checks or writes the fingerprint, then writes
+    this worker's missing shards, each from targets_of_shard(index) (TeacherTargets parts in split order),
+    to a temporary file renamed when complete."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     fingerprint_path = directory / FINGERPRINT_FILE
@@ -140,7 +170,7 @@ def precompute(directory: str | pathlib.Path, expected: dict, teacher: keras.Mod
         partial = fingerprint_path.with_suffix(f".{os.getpid()}.partial")
         partial.write_text(json.dumps(expected, indent=2) + "\n")
         partial.rename(fingerprint_path)
-    num_examples, top_k = expected["num_examples"], expected["top_k"]
+    num_examples = expected["num_examples"]
     wanted = max(1, -(-num_examples // shard_size))
     paths = _shard_paths(directory, _shard_count(directory, _present_shards(directory), wanted))
     todo = [i for i in range(len(paths)) if i % worker[1] == worker[0] and not paths[i].exists()]
@@ -151,15 +181,12 @@ def precompute(directory: str | pathlib.Path, expected: dict, teacher: keras.Mod
     seen = 0
     for index in todo:
         started, partial = time.time(), paths[index].with_suffix(".tfrecord.partial")
-        examples = examples_from(index * shard_size).take(shard_size)
         written = 0
         with tf.io.TFRecordWriter(str(partial)) as writer:
-            for ids, probs in teacher_targets.predict_batches(teacher, examples, batch_size,
-                                                              expected["teacher_output"]):
-                part = teacher_targets.TeacherTargets.from_probabilities(ids, probs, top_k)
-                for row in range(len(ids)):
+            for part in targets_of_shard(index):
+                for row in range(len(part.ids)):
                     writer.write(_example(bytes(part.ids[row]), part.labels[row], part.indices[row], part.probs[row]))
-                written += len(ids)
+                written += len(part.ids)
                 progress.update(seen + written)
         seen += written
         expected_count = _shard_length(index, shard_size, num_examples)

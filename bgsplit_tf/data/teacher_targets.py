@@ -53,6 +53,11 @@ class TeacherTargets:
         indices, kept = top_k_of(probs, top_k)
         return cls(np.asarray(ids, dtype=object), probs.argmax(axis=1).astype(np.int32), indices, kept, probs.shape[1])
 
+    def rows(self, start: int, stop: int) -> "TeacherTargets":
+        """The targets of images start..stop-1 (in their order)."""
+        return TeacherTargets(self.ids[start:stop], self.labels[start:stop], self.indices[start:stop],
+                              self.probs[start:stop], self.num_classes)
+
     def dense_probs(self) -> np.ndarray:
         """float32 [N, M]: the soft targets the aux loss sees (see soft_targets)."""
         return soft_targets(tf.constant(self.indices), tf.constant(self.probs), self.num_classes).numpy()

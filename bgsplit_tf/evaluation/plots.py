@@ -1,4 +1,4 @@
-"""Pictures people would rather look at than read: PR curves and method comparisons (PNG)."""
+"""Pictures people would rather look at than read: PR curves, image galleries and method comparisons (PNG)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -81,22 +82,34 @@ def fraction_comparison_figure(rows: list[dict], title: str):
     return figure
 
 
-def gallery_png(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
+# Frames of gallery_png's marked images: a positive of the row's class, or not.
+CORRECT_COLOUR, WRONG_COLOUR = "#00b000", "#e00000"
+
+
+def gallery_png(rows: list[tuple[str, np.ndarray]], title: str, correct: list[np.ndarray] | None = None) -> bytes:
     """A grid of images, one labelled row per group (e.g. each rare class, then background), as PNG bytes.
 
     rows: (label, uint8 images [n, H, W, 3]) per row; rows may hold different numbers of images.
+    correct: if given, per row bool [n]: each image is framed in CORRECT_COLOUR (True, e.g. a true
+    positive of the row's class) or WRONG_COLOUR (False, a false positive).
     """
     columns = max(1, max(len(images) for _, images in rows))
-    figure, axes = plt.subplots(len(rows), columns, figsize=(0.9 * columns + 1.5, 1.15 * len(rows)), squeeze=False)
-    figure.subplots_adjust(hspace=0.45)  # room for each row's label above its images
+    height = 1.15 * len(rows) + 0.3  # inches: the rows, and the title above them
+    figure, axes = plt.subplots(len(rows), columns, figsize=(0.9 * columns + 1.5, height), squeeze=False)
+    # Room for each row's label above its images, and a title band of fixed height however many rows.
+    figure.subplots_adjust(hspace=0.45, top=1 - 0.55 / height)
     for row, (label, images) in enumerate(rows):
         for column in range(columns):
             axis = axes[row, column]
             axis.axis("off")
             if column < len(images):
                 axis.imshow(images[column], interpolation="nearest")
+                if correct is not None:
+                    axis.add_patch(matplotlib.patches.Rectangle(
+                        (0, 0), 1, 1, transform=axis.transAxes, fill=False, linewidth=2.5,
+                        edgecolor=CORRECT_COLOUR if correct[row][column] else WRONG_COLOUR))
         axes[row, 0].set_title(label, fontsize=7, loc="left")
-    figure.suptitle(title, fontsize=9)
+    figure.suptitle(title, fontsize=9, y=1 - 0.1 / height)
     return _png(figure)
 
 

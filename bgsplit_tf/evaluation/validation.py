@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -9,13 +11,20 @@ import tensorflow as tf
 from bgsplit_tf.evaluation import metrics
 
 
-def predict_main(model: keras.Model, batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+BatchObserver = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def predict_main(model: keras.Model, batches: tf.data.Dataset,
+                 observe: BatchObserver | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Runs the main head over evaluation batches.
 
     Args:
       model: a BackgroundSplittingModel; its `main_probabilities` (softmax of the main logits plus
         any post-hoc logit offset) is what evaluation ranks by.
       batches: (images float32 [B, H, W, 3], targets with "label" int [B]).
+      observe: if given, called with each batch's (images float32 [B, H, W, 3], labels int [B],
+        probabilities float32 [B, K + 1]), so that what needs the images (e.g. top_ranked.TopRanked)
+        takes them in the same pass instead of keeping them all or reading the data again.
 
     Returns:
       (labels int64 [N], probabilities float32 [N, K + 1]).
@@ -29,6 +38,8 @@ def predict_main(model: keras.Model, batches: tf.data.Dataset) -> tuple[np.ndarr
     for images, targets in batches:
         probs.append(main_probabilities(images).numpy())
         labels.append(targets["label"].numpy())
+        if observe is not None:
+            observe(images.numpy(), labels[-1], probs[-1])
     return np.concatenate(labels).astype(np.int64), np.concatenate(probs)
 
 

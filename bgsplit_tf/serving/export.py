@@ -2,17 +2,22 @@
 
 Layout: <export_dir>/<version>/ (an integer, one more than the highest already there), the folder
 TF Serving watches; <version>/assets.extra/ also holds class_names.txt, operating_points.json and
-model_info.json (class names, input size, target precisions) for clients such as bgsplit-predict.
-Built with Keras' ExportArchive. Two signatures:
+model_info.json (class names, input size, target precisions) for clients such as bgsplit-predict,
+tf_serving_warmup_requests (warmup: requests TF Serving runs on both signatures when it loads the
+version) and, for an export of a run, model_card.md (model_card: the run's data, method, results,
+operating points and limits). Built with Keras' ExportArchive. Two signatures:
 
   serving_default(images: string [B])  encoded JPEG, PNG, GIF (first frame) or BMP of any size,
-                                       decoded as in training (data.image_files: RGB, EXIF
-                                       orientation applied). Decoding and resizing run in plain
+                                       decoded as evaluation decodes (data.image_files: RGB, EXIF
+                                       orientation applied, fitted to the input by the run's
+                                       evaluation view: stretched, or resized and centre-cropped). Decoding and resizing run in plain
                                        TensorFlow ops before the network; strings never reach a
                                        compiled (XLA) function. An image that does not decode does
                                        not fail the request: its row has decoded = false, NaN
                                        scores and an empty top_class, and the others are scored.
-  predict_images(images: uint8 [B, H, W, 3])  decoded pixels of any size.
+  predict_images(images: uint8 [B, H, W, 3])  decoded pixels of any size, fitted as serving_default
+                                       fits them; pixels at exactly the input size are taken as
+                                       the evaluation view itself (what bgsplit-predict sends).
 
 Both return:
   probabilities           float32 [B, K + 1]  main-head softmax (index 0 = background), with the
@@ -35,9 +40,16 @@ import numpy as np
 import tensorflow as tf
 
 from bgsplit_tf.data import image_files
+from bgsplit_tf.serving import model_card as model_card_lib, warmup
 
 SIGNATURE_INPUT = "images"
+# The one input of each signature, by signature name.
+INPUT_SPECS = {
+    "serving_default": tf.TensorSpec([None], tf.string, name=SIGNATURE_INPUT),
+    "predict_images": tf.TensorSpec([None, None, None, 3], tf.uint8, name=SIGNATURE_INPUT),
+}
 OUTPUT_KEYS = ("probabilities", "rare_scores", "background_probability", "top_class", "above_threshold", "decoded")
+MODEL_CARD_FILE = "model_card.md"
 
 
 def next_version(export_dir: pathlib.Path) -> int:
@@ -59,13 +71,14 @@ def threshold_table(class_names: tuple[str, ...], operating_points: dict | None)
     return np.asarray(table, np.float32), targets
 
 
-def decode_request(images: tf.Tensor, image_size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+def decode_request(images: tf.Tensor, image_size: tuple[int, int],
+                   fit: str = image_files.STRETCH) -> tuple[tf.Tensor, tf.Tensor]:
     """A request's encoded images (string [B]) -> (indices int64 [D] of those that decode, their pixels
-    float32 [D, H, W, 3] in [0, 255] at the model's size). Decoded in a tf.data pass that drops the
-    images whose decoding fails, so one bad image costs only its own row."""
+    float32 [D, H, W, 3] in [0, 255] at the model's size, fitted by `fit`). Decoded in a tf.data pass
+    that drops the images whose decoding fails, so one bad image costs only its own row."""
     count = tf.shape(images, out_type=tf.int64)[0]
     decoded = (tf.data.Dataset.from_tensor_slices((tf.range(count), images))
-               .map(lambda i, encoded: (i, tf.cast(image_files.decode_bytes(encoded, image_size), tf.float32)))
+               .map(lambda i, encoded: (i, tf.cast(image_files.decode_bytes(encoded, image_size, fit), tf.float32)))
                .ignore_errors())
     empty = (tf.zeros([0], tf.int64), tf.zeros([0, *image_size, 3], tf.float32))
     return decoded.batch(tf.maximum(count, 1)).reduce(
@@ -79,6 +92,8 @@ def export_saved_model(
     operating_points: dict | None = None,
     logit_offset=None,
     version: int | None = None,
+    model_card: str | None = None,
+    evaluation_fit: str = image_files.STRETCH,
 ) -> pathlib.Path:
     """Writes the SavedModel and returns its versioned folder.
 
@@ -90,6 +105,10 @@ def export_saved_model(
       operating_points: evaluation.operating_points on validation data, or None.
       logit_offset: float [K + 1] added to the main logits (post-hoc logit adjustment), or None.
       version: the version folder; default: next_version(export_dir).
+      model_card: Markdown written to assets.extra/model_card.md (model_card.model_card of the run's
+        metrics), or None for none.
+      evaluation_fit: how the run's evaluation fitted images to the input (image_files.FITS); both
+        signatures fit theirs the same way, and model_info.json records it.
     """
     export_dir = pathlib.Path(export_dir)
     version = version if version is not None else next_version(export_dir)
@@ -119,10 +138,14 @@ def export_saved_model(
         }
 
     def predict_images(images):
-        return scores(tf.cast(image_files.resize_uint8(images, image_size), tf.float32))
+        at_input_size = tf.reduce_all(tf.shape(images)[1:3] == tf.constant(image_size))
+        fitted = tf.cond(at_input_size, lambda: tf.ensure_shape(images, [None, *image_size, 3]),
+                         lambda: tf.map_fn(lambda image: image_files.fit_image(image, image_size, evaluation_fit),
+                                           images, fn_output_signature=tf.TensorSpec([*image_size, 3], tf.uint8)))
+        return scores(tf.cast(fitted, tf.float32))
 
     def serve_encoded(images):
-        indices, pixels = decode_request(images, image_size)
+        indices, pixels = decode_request(images, image_size, evaluation_fit)
         # One blank image more, dropped below, so that the network never sees an empty batch (all bad).
         decoded_scores = scores(tf.concat([pixels, tf.zeros([1, *image_size, 3])], 0))
         decoded = tf.size(indices, out_type=tf.int64)
@@ -142,23 +165,26 @@ def export_saved_model(
 
     archive = keras.export.ExportArchive()
     archive.track(network)
-    archive.add_endpoint("serving_default", serve_encoded,
-                         input_signature=[tf.TensorSpec([None], tf.string, name=SIGNATURE_INPUT)])
-    archive.add_endpoint("predict_images", predict_images,
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=SIGNATURE_INPUT)])
+    for name, function in (("serving_default", serve_encoded), ("predict_images", predict_images)):
+        archive.add_endpoint(name, function, input_signature=[INPUT_SPECS[name]])
     archive.write_out(str(path), verbose=False)
     extra = path / "assets.extra"
     extra.mkdir()
+    warmup.write_warmup_requests(extra, INPUT_SPECS, image_size)
+    if model_card is not None:
+        (extra / MODEL_CARD_FILE).write_text(model_card)
     (extra / "class_names.txt").write_text("\n".join(class_names) + "\n")
     (extra / "operating_points.json").write_text(json.dumps(
         {"target_precisions": targets, "per_class": operating_points or {}}, indent=2))
     (extra / "model_info.json").write_text(json.dumps(
-        {"class_names": list(class_names), "image_size": list(image_size), "target_precisions": targets}, indent=2))
+        {"class_names": list(class_names), "image_size": list(image_size), "target_precisions": targets,
+         "evaluation_fit": evaluation_fit}, indent=2))
     return path
 
 
 def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, version: int | None = None) -> pathlib.Path:
-    """Exports a finished bgsplit-train run (its model.keras and metrics.json)."""
+    """Exports a finished bgsplit-train run (its model.keras and metrics.json), with its model card (not
+    for a labelling session's current model, whose metrics name only its categories)."""
     run_dir = pathlib.Path(run_dir)
     model_path, metrics_path = run_dir / "model.keras", run_dir / "metrics.json"
     for required in (model_path, metrics_path):
@@ -169,4 +195,13 @@ def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, vers
     network = keras.models.load_model(model_path)
     class_names = ("background", *metrics["task"]["rare_categories"])
     return export_saved_model(network, class_names, export_dir, metrics.get("operating_points"),
-                              metrics.get("eval_logit_offset"), version)
+                              metrics.get("eval_logit_offset"), version,
+                              model_card_lib.model_card(metrics) if model_card_lib.describes_a_training_run(metrics)
+                              else None,
+                              evaluation_fit_of(metrics))
+
+
+def evaluation_fit_of(metrics: dict) -> str:
+    """The evaluation view a finished run's metrics.json records (runs written before it was recorded
+    stretched their images)."""
+    return metrics.get("input_recipe", {}).get("evaluation_fit", image_files.STRETCH)

@@ -18,7 +18,6 @@ decode are skipped, counted and listed. Writes to --output_dir:
 from __future__ import annotations
 
 import csv
-import heapq
 import json
 import pathlib
 import time
@@ -28,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bgsplit_tf.data import sources
+from bgsplit_tf.data import image_files, sources
+from bgsplit_tf.evaluation import top_ranked
 from bgsplit_tf.data.sources import files
 
 def resolve_export(model: str | pathlib.Path) -> pathlib.Path:
@@ -45,12 +45,13 @@ def resolve_export(model: str | pathlib.Path) -> pathlib.Path:
 
 
 def pool_examples(images: str, image_size: tuple[int, int], data_dir: str | None = None, image_key: str = "image",
-                  id_key: str = "id") -> tuple[sources.Source, tf.data.Dataset, list[str]]:
-    """The pool `images` names (a data.sources pool spec): its source, its examples still encoded, each
-    with an "item" (string []: a file's path, or a TFDS id), and every item of the pool in order."""
+                  id_key: str = "id", fit: str = image_files.STRETCH) -> tuple[sources.Source, tf.data.Dataset, list[str]]:
+    """The pool `images` names (a data.sources pool spec): its source (decoding to image_size by `fit`,
+    image_files.FITS), its examples still encoded, each with an "item" (string []: a file's path, or a
+    TFDS id), and every item of the pool in order."""
     spec = sources.parse(images, pool=True)
-    source = sources.open_source(spec, image_size=image_size, data_dir=data_dir, image_key=image_key, label_key="",
-                                 id_key=id_key)
+    source = sources.open_source(spec, image_size=image_size, fit=fit, data_dir=data_dir, image_key=image_key,
+                                 label_key="", id_key=id_key)
     is_files = isinstance(source, files.ImageFileSource)
     ids = source.read_labels(spec.split)[1]
     items = [str(source.root / i.decode()) if is_files and not i.startswith(b"/") else i.decode() for i in ids]
@@ -60,38 +61,13 @@ def pool_examples(images: str, image_size: tuple[int, int], data_dir: str | None
 
 
 def pool_batches(images: str, image_size: tuple[int, int], batch_size: int, data_dir: str | None, image_key: str,
-                 id_key: str) -> tuple[tf.data.Dataset, list[str]]:
+                 id_key: str, fit: str = image_files.STRETCH) -> tuple[tf.data.Dataset, list[str]]:
     """(items string [B], pixels uint8 [B, H, W, 3]) batches of the pool (pool_examples), decoded and
-    resized as in training, in parallel; images that do not decode are dropped (the caller finds them by
-    difference). Also returns every item of the pool."""
-    source, examples, items = pool_examples(images, image_size, data_dir, image_key, id_key)
+    fitted as evaluation fits them (`fit`), in parallel; images that do not decode are dropped (the caller
+    finds them by difference). Also returns every item of the pool."""
+    source, examples, items = pool_examples(images, image_size, data_dir, image_key, id_key, fit)
     batches = examples.map(lambda ex: (ex["item"], source.decode(ex)["image"]), num_parallel_calls=tf.data.AUTOTUNE)
     return batches.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE), items
-
-
-class TopImages:
-    """The `size` highest-scoring images per class, in bounded memory (a min-heap per class)."""
-
-    def __init__(self, num_classes: int, size: int):
-        self.size = size
-        self.heaps: list[list] = [[] for _ in range(num_classes)]
-        self._counter = 0
-
-    def add(self, scores: np.ndarray, pixels: np.ndarray, items: list[str]) -> None:
-        """scores float [B, K]; pixels uint8 [B, H, W, 3]."""
-        for k, heap in enumerate(self.heaps):
-            for b in np.argsort(-scores[:, k])[: self.size]:
-                self._counter += 1
-                # A copy: a view of pixels[b] would keep its whole batch alive while it stays in the heap.
-                entry = (float(scores[b, k]), self._counter, items[b], pixels[b].copy())
-                if len(heap) < self.size:
-                    heapq.heappush(heap, entry)
-                elif entry[0] > heap[0][0]:
-                    heapq.heapreplace(heap, entry)
-
-    def best(self, k: int) -> list[tuple[float, str, np.ndarray]]:
-        """Rare class k's kept (score, item, image uint8 [H, W, 3]), highest score first."""
-        return [(s, item, image) for s, _, item, image in sorted(self.heaps[k], key=lambda e: -e[0])]
 
 
 def mine(model_dir, images: str, output_dir, batch_size: int = 64, top_n: int = 16, data_dir: str | None = None,
@@ -108,10 +84,12 @@ def mine(model_dir, images: str, output_dir, batch_size: int = 64, top_n: int = 
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    batches, pool = pool_batches(images, image_size, batch_size, data_dir, image_key, id_key)
+    # The model's evaluation view (model_info.json; exports written before it was recorded stretched images).
+    fit = info.get("evaluation_fit", image_files.STRETCH)
+    batches, pool = pool_batches(images, image_size, batch_size, data_dir, image_key, id_key, fit)
     progress = keras.utils.Progbar(len(pool), unit_name="image")
     items, scores = [], []
-    top = TopImages(len(rare_names), top_n)
+    top = top_ranked.TopImages(len(rare_names), top_n)
     started = time.time()
     for batch_items, pixels in batches:
         batch_scores = predict(images=pixels)["rare_scores"].numpy()

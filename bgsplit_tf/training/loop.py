@@ -9,11 +9,13 @@ in it (the epoch's dataset skips the batches already done), the running loss mea
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
 import keras
 import tensorflow as tf
 
+from bgsplit_tf import config as config_lib
 from bgsplit_tf.training import checkpoints as checkpoints_lib
 from bgsplit_tf.training import faults
 
@@ -21,14 +23,29 @@ from bgsplit_tf.training import faults
 EpochIterable = Callable[[int, int], object]  # (epoch, skip) -> what the loop iterates: that epoch's batches
 TrainFunction = Callable[[object], dict]  # iterator -> the step's logs (the running loss means)
 
+_KERAS_VERBOSITY = {"bar": 1, "epoch": 2, "off": 0}
+
+
+def keras_verbosity(setting: str, steps_per_epoch: int) -> int:
+    """Keras' verbosity (1 progress bar, 2 one line per epoch, 0 silent) for a --verbose setting.
+
+    auto: the progress bar when stdout is a terminal and an epoch has config.PROGRESS_BAR_MIN_STEPS
+    steps or more (a bar written to a log file is noise, and a short epoch is over before it helps),
+    else one line per epoch.
+    """
+    if setting == "auto":
+        return 1 if sys.stdout.isatty() and steps_per_epoch >= config_lib.PROGRESS_BAR_MIN_STEPS else 2
+    return _KERAS_VERBOSITY[setting]
+
 
 def train(model: keras.Model, epoch_batches: EpochIterable, epochs: int, steps_per_epoch: int,
           callbacks: list[keras.callbacks.Callback], checkpoints: checkpoints_lib.RunCheckpoints,
           verbose: int | str = 2, train_function: TrainFunction | None = None) -> keras.callbacks.History:
     """Trains `model` for `epochs` of `steps_per_epoch` steps from where `checkpoints` left off.
 
-    train_function: runs one step on the next batch of an iterator over epoch_batches's dataset
-    (default: the model's own, model.make_train_function, compiled as the model was compiled).
+    verbose: Keras' console verbosity (keras_verbosity). train_function: runs one step on the next
+    batch of an iterator over epoch_batches's dataset (default: the model's own,
+    model.make_train_function, compiled as the model was compiled).
     Returns the History of all epochs, those before a resumption included. A TrainingFault raised
     by a callback (faults.NonFiniteLossGuard) stops training before the faulty step is checkpointed;
     the fault's message then says which checkpoint holds the last good state.

@@ -13,8 +13,8 @@ import pathlib
 from absl import logging
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.training import run as train
 from bgsplit_tf.data import teacher_cache
+from bgsplit_tf.training import prepare
 
 
 def precompute_splits(config: config_lib.TrainConfig) -> dict:
@@ -22,16 +22,18 @@ def precompute_splits(config: config_lib.TrainConfig) -> dict:
     if not config.teacher_cache_dir:
         raise ValueError("bgsplit-precompute writes to --teacher_cache_dir; set it (and pass the same flag to "
                          "bgsplit-train)")
-    teacher = train.load_configured_teacher(config)
-    source, bad = train.screened_source_of(config, teacher.input_shape[1:3], (config.train_split, config.val_split))
+    teacher = prepare.teacher_of(config)
+    recipe = prepare.input_recipe_of(config, teacher.input_shape[1:3])
+    memo, report = prepare.TargetsMemo(), {}
+    source, bad = prepare.screened_source_of(config, teacher, recipe.evaluation_fit, memo,
+                                             (config.train_split, config.val_split))
     if bad:
         logging.warning("Left out %d images that do not decode (bgsplit-train lists them in its output folder)",
                         len(bad))
-    memo, report = train.TargetsMemo(), {}
     for split in (config.train_split, config.val_split):
         targets = memo.get(source, split, config, teacher)
         directory = teacher_cache.split_directory(config.teacher_cache_dir, split)
-        size = sum(p.stat().st_size for p in pathlib.Path(directory).iterdir())
+        size = sum(p.stat().st_size for p in pathlib.Path(directory).glob("*.tfrecord"))
         report[split] = {
             "directory": str(directory),
             "images": len(targets.ids),

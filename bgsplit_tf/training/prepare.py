@@ -18,7 +18,8 @@ import tensorflow as tf
 from absl import logging
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.data import bad_images, pipeline, rare_task, sources, teacher_cache, teacher_targets
+from bgsplit_tf.data import (bad_images, image_files, pipeline, rare_task, recipes, sources, teacher_cache,
+                             teacher_targets)
 from bgsplit_tf.evaluation import plots
 from bgsplit_tf.models import pretrained, teacher as teacher_lib
 from bgsplit_tf.models.pretrained import applications
@@ -29,17 +30,47 @@ EVAL_BATCH_SIZE = 512
 CACHE_BUDGET_BYTES = 4 * 2**30
 
 
-def screened_source_of(config: config_lib.TrainConfig, image_size: tuple[int, int],
+def screened_source_of(config: config_lib.TrainConfig, teacher: keras.Model, fit: str, memo: "TargetsMemo",
                        splits: tuple[str, ...]) -> tuple[object, list[bad_images.BadImage]]:
-    """source_of, without the images of `splits` that do not decode (--bad_images), and those images."""
-    return bad_images.screen(source_of(config, image_size), splits, config.bad_images)
+    """source_of (at the teacher's input size), without the images of `splits` that do not decode
+    (--bad_images), and those images. One decode pass per split: the scan of the training and
+    validation splits also computes their teacher targets (memo.bad_images), or a re-run with
+    --teacher_cache_dir reads the recorded scan and decodes nothing."""
+    with_targets = (config.train_split, config.val_split)
+    raw_source = source_of(config, teacher.input_shape[1:3], fit)
+    return bad_images.screen(
+        raw_source, splits, config.bad_images,
+        lambda split: memo.bad_images(raw_source, split, config, teacher if split in with_targets else None))
 
 
-def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int]) -> sources.Source:
-    """The source --dataset names (data.sources), its images resized to image_size where they differ."""
-    return sources.open_source(config.dataset, image_size=tuple(image_size), data_dir=config.data_dir or None,
+def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int],
+              fit: str = image_files.STRETCH) -> sources.Source:
+    """The source --dataset names (data.sources), its images fitted to image_size (image_files.fit_image)
+    where they differ."""
+    return sources.open_source(config.dataset, image_size=tuple(image_size), fit=fit, data_dir=config.data_dir or None,
                                image_key=config.image_key, label_key=config.label_key, id_key=config.id_key,
                                background_folder=config.background_folder)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputRecipe:
+    """How a run's images become the model's input (data.recipes): the recipe, why it was chosen, the
+    evaluation view's fit (image_files.FITS) and the training augmentation (pipeline.AUGMENTATIONS)."""
+
+    recipe: str
+    reason: str
+    evaluation_fit: str
+    augmentation: str
+
+
+def input_recipe_of(config: config_lib.TrainConfig, image_size: tuple[int, int]) -> InputRecipe:
+    """--input_recipe resolved for this teacher, trunk and input size (recipes.resolve), with --augment."""
+    recipe, reason = recipes.resolve(config.input_recipe, config.teacher, config.trunk, tuple(image_size))
+    if not config.augment:
+        augmentation = pipeline.NO_AUGMENTATION
+    else:
+        augmentation = pipeline.PAD_CROP if recipe == recipes.PAD_CROP else pipeline.RANDOM_RESIZED_CROP
+    return InputRecipe(recipe, reason, recipes.EVALUATION_FIT[recipe], augmentation)
 
 
 def draw_task(config: config_lib.TrainConfig,
@@ -105,39 +136,88 @@ def check_image_size(source: sources.Source, teacher: keras.Model, teacher_path:
         )
 
 
-def task_gallery(task: rare_task.RareTask, train_examples: tf.data.Dataset, config: config_lib.TrainConfig,
+def task_gallery(task: rare_task.RareTask, source: sources.Source, config: config_lib.TrainConfig,
                  per_row: int = 10) -> bytes:
-    """PNG of what the model learns from: each rare class's kept training positives, then background."""
-    relabelled = task.relabel(train_examples, training=True)
-    positives = relabelled.filter(lambda ex: ex["label"] > 0)  # at most K * N images: one pass
+    """PNG of what the model learns from: each rare class's kept training positives (at most per_row),
+    then background. The training split is read still encoded and only the images shown are decoded."""
+    relabelled = task.relabel(source.encoded_examples(config.train_split), training=True)
     by_class = {k: [] for k in range(1, task.num_rare + 1)}
+    positives = relabelled.filter(lambda ex: ex["label"] > 0).map(source.decode)  # at most K * N images
     for example in positives.as_numpy_iterator():
         if len(by_class[example["label"]]) < per_row:
             by_class[example["label"]].append(example["image"])
     rows = [(name, np.stack(by_class[k])) for k, name in enumerate(task.class_names[1:], start=1)]
-    background = relabelled.filter(lambda ex: ex["label"] == 0).take(per_row)
+    background = relabelled.filter(lambda ex: ex["label"] == 0).take(per_row).map(source.decode)
     rows.append(("background", np.stack([ex["image"] for ex in background.as_numpy_iterator()])))
     return plots.gallery_png(rows, f"{config.dataset}: training positives per rare class, and background")
 
 
 class TargetsMemo:
     """Teacher targets per (source, split, teacher settings), obtained once per process and reused by runs:
-    read from (and, where missing, computed into) --teacher_cache_dir, or computed in memory without one."""
+    read from (and, where missing, computed into) --teacher_cache_dir, or computed in memory without one,
+    in the same decode pass as the split's bad-image scan (bad_images)."""
 
     def __init__(self, worker: tuple[int, int] = (0, 1)):
         self._targets: dict[tuple, teacher_targets.TeacherTargets] = {}
+        self._bad: dict[tuple, tuple[bad_images.BadImage, ...]] = {}
+        self._unwritten: dict[tuple, teacher_targets.TeacherTargets] = {}  # scanned, not yet in the cache
         self.worker = worker  # (index, count): multi-worker training shares the cache's precompute
 
+    @staticmethod
+    def _key(source, split: str, config: config_lib.TrainConfig) -> tuple:
+        # A source without its bad images shares the targets of the whole source (they are joined by id).
+        return (getattr(source, "inner", source), split, config.teacher, config.teacher_weights,
+                config.teacher_endpoint, config.teacher_output_key, config.teacher_output, config.teacher_top_k,
+                config.teacher_cache_dir)
+
+    def bad_images(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model | None):
+        """The bad images of source[split] (a source before screening). With a teacher, found by the pass
+        that also computes the split's teacher targets (kept for get); with --teacher_cache_dir, read
+        from the scan recorded beside the cache when it matches (nothing decoded), else scanned and
+        recorded there (bad_images.recorded). Several workers scan alone and share the precompute."""
+        record_dir = config.teacher_cache_dir and teacher_cache.split_directory(config.teacher_cache_dir, split)
+        if teacher is None or self.worker[1] > 1:
+            return bad_images.find_bad_images(source, split, record_dir or None)
+        key = self._key(source, split, config)
+        if key not in self._bad:
+            self._bad[key] = bad_images.recorded(source, split, record_dir or None,
+                                                 lambda: self._scan_with_targets(source, split, config, teacher, key))
+        return self._bad[key]
+
+    def _scan_with_targets(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model,
+                           key: tuple) -> tuple[bad_images.BadImage, ...]:
+        """One decode pass over source[split]: the teacher's targets of the images that decode (kept
+        under key, and for the cache if there is one), and the others as bad images."""
+        started = time.time()
+        progress = bad_images.scan_progress(source, split)
+        parts = []
+        for ids, probs in teacher_targets.predict_batches(
+                teacher, bad_images.decoded_survivors(source, split, source.decode),
+                teacher_output=config.teacher_output):
+            parts.append(teacher_targets.TeacherTargets.from_probabilities(ids, probs, config.teacher_top_k))
+            progress.add(len(ids))
+        if not parts:
+            raise ValueError(f"no image of {source.name}[{split}] decodes")
+        targets = teacher_targets.concatenate(parts)
+        (self._unwritten if config.teacher_cache_dir else self._targets)[key] = targets
+        logging.info("Teacher targets and bad-image scan of %s[%s]: %d images in %.1f s (one decode pass)",
+                     source.name, split, len(targets.ids), time.time() - started)
+        return bad_images.missing_images(source, split, set(targets.ids))
+
     def get(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model):
-        """The TeacherTargets of source[split] under the config's teacher: memoised, read from (or
-        written to) the cache."""
-        key = (source, split, config.teacher, config.teacher_weights, config.teacher_endpoint,
-               config.teacher_output_key, config.teacher_output, config.teacher_top_k, config.teacher_cache_dir)
+        """The TeacherTargets of source[split] under the config's teacher: memoised (from bad_images's
+        pass), read from (or written to) the cache."""
+        key = self._key(source, split, config)
         if key not in self._targets:
             started = time.time()
             if config.teacher_cache_dir:
+                expected = cache_fingerprint(source, split, config, teacher)
+                if key in self._unwritten:  # computed by the scan's pass: written, not computed again
+                    teacher_cache.write_targets(teacher_cache.split_directory(config.teacher_cache_dir, split),
+                                                expected, self._unwritten.pop(key),
+                                                shard_size=config.teacher_cache_shard_size)
                 self._targets[key] = teacher_cache.cached_targets(
-                    config.teacher_cache_dir, split, cache_fingerprint(source, split, config, teacher), teacher,
+                    config.teacher_cache_dir, split, expected, teacher,
                     lambda skip: source.examples(split, skip=skip), shard_size=config.teacher_cache_shard_size,
                     worker=self.worker)
             else:
@@ -158,7 +238,7 @@ def cache_fingerprint(source, split: str, config: config_lib.TrainConfig, teache
     return teacher_cache.fingerprint(
         dataset=source.name, dataset_version=source.version(split), split=split, ids=source.read_labels(split)[1],
         teacher=teacher_identity, teacher_model=teacher, teacher_output=config.teacher_output,
-        image_size=tuple(teacher.input_shape[1:3]), top_k=config.teacher_top_k)
+        image_size=tuple(teacher.input_shape[1:3]), top_k=config.teacher_top_k, fit=source.fit)
 
 
 @dataclasses.dataclass
@@ -172,7 +252,7 @@ class PreparedRun:
     test_batches: un-augmented, the last batch partial. probe_batches, train_positive_batches and
     val_positive_batches: un-augmented, for evaluation.mechanism.MechanismProbe (the first
     --mechanism_probe_size validation images, and at most as many kept training positives and validation
-    positives). steps_per_epoch: of the global batch.
+    positives). steps_per_epoch: of the global batch. input_recipe: how images become the input.
     class_counts: kept training images per main class [K + 1]. bad_images: the images left out
     because they do not decode (--bad_images=skip).
     """
@@ -191,6 +271,7 @@ class PreparedRun:
     steps_per_epoch: int
     class_counts: list[int]
     bad_images: list[bad_images.BadImage]
+    input_recipe: InputRecipe
 
     @property
     def train_batches(self) -> tf.data.Dataset:
@@ -210,7 +291,10 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
     """Loads teacher and source, draws the rare task, joins the teacher targets and builds the batches."""
     teacher = teacher_of(config)
     trunk_source = trunk_source_of(config, teacher)
-    source, bad = screened_source_of(config, teacher.input_shape[1:3],
+    recipe = input_recipe_of(config, teacher.input_shape[1:3])
+    logging.info("Input recipe %s (%s): training augmentation %s, evaluation view %s", recipe.recipe, recipe.reason,
+                 recipe.augmentation, recipe.evaluation_fit)
+    source, bad = screened_source_of(config, teacher, recipe.evaluation_fit, memo,
                                      (config.train_split, config.val_split, config.test_split))
     check_image_size(source, teacher, config.teacher or str(pretrained.embedded_path("")))
     task, summaries, kept = draw_task(config, source)
@@ -245,10 +329,10 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
         batch_size = context.get_per_replica_batch_size(config.batch_size) if context else config.batch_size
         if (shard, batch_size) not in epochs_of_shard:
             epochs_of_shard[shard, batch_size] = pipeline.training_epochs(
-                examples(config.train_split, True, shard), batch_size, config.seed, augmentation=config.augment,
-                cache=cache, num_examples=int(kept[shard[0]::shard[1]].sum()),
+                examples(config.train_split, True, shard), batch_size, config.seed,
+                augmentation=recipe.augmentation, cache=cache, num_examples=int(kept[shard[0]::shard[1]].sum()),
                 rare_batch_fraction=config.rare_batch_fraction, num_classes=task.num_rare + 1,
-                decode=source.decode)
+                decode=source.decode, decode_random_crop=source.decode_random_crop)
         if not context:  # one device: an epoch is one pass
             return epochs_of_shard[shard, batch_size](epoch, skip)
         # Distributed, each pipeline repeats (workers' shards may differ by a batch) and the training loop
@@ -274,4 +358,5 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
         steps_per_epoch=steps_per_epoch,
         class_counts=list(summaries["train"]["counts"].values()),
         bad_images=bad,
+        input_recipe=recipe,
     )

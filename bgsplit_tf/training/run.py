@@ -2,16 +2,19 @@
 
   run folder (refuse a finished run, check a resumable one, write flags.txt) -> prepare (source,
   rare task, teacher targets, batches) -> build the model -> train (resumable) -> evaluate (test mAP,
-  PR curves, operating points) -> write (model.keras, export, metrics.json last)
+  PR curves, operating points) -> write (model.keras, model card, export, metrics.json last)
 
 Writes to --output_dir: flags.txt (re-run with --flagfile), metrics.json, tensorboard/, model.keras,
-pr_curves_test.png and train_gallery.png (the kept positives of each rare class, and some background),
+model_card.md (serving.model_card: data, method, results, operating points, limits),
+pr_curves_test.png, test_top_ranked.png (each rare class's highest-ranked test images, true or false
+positives) and train_gallery.png (the kept positives of each rare class, and some background),
 bad_images.tsv when images were left out, and checkpoints/ while training (removed once the run has
 finished: rerunning an interrupted run's command resumes from them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import time
 
@@ -21,9 +24,9 @@ from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.evaluation import mechanism, plots, validation as validation_lib
+from bgsplit_tf.evaluation import mechanism, plots, tensorboard_logging, top_ranked, validation as validation_lib
 from bgsplit_tf.models import teacher as teacher_lib
-from bgsplit_tf.serving import export
+from bgsplit_tf.serving import export, model_card
 from bgsplit_tf.training import build, checkpoints, distribute, faults, loop, prepare, run_folder
 
 # Scalars each run writes next to its HParams, read by the HParams dashboard.
@@ -38,11 +41,13 @@ def write_hparams(log_dir: pathlib.Path, hparams: dict, val_map: float, test_map
         tf.summary.scalar(HPARAMS_TEST_TAG, test_map, step=0)
 
 
-def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | None = None, verbose: int | str = 2,
-                 hparams: dict | None = None) -> dict:
+def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | None = None,
+                 verbose: int | str | None = None, hparams: dict | None = None) -> dict:
     """Trains and evaluates one model; returns (and writes) the metrics dict.
 
-    hparams: what the HParams dashboard shows for this run (default: the config's method flags).
+    verbose: Keras' console verbosity while training (1 progress bar, 2 one line per epoch, 0 silent;
+    default: the config's --verbose, loop.keras_verbosity). hparams: what the HParams dashboard shows
+    for this run (default: the config's method flags). What TensorBoard gets: tensorboard_logging.
     """
     wall_started = time.time()
     if config.deterministic:
@@ -59,8 +64,9 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
     # Seed again right before the model draws its initial weights: preparing the data (e.g. TFDS
     # rendering the dataset on first use) consumes global random state.
     keras.utils.set_random_seed(config.seed)
-    (output_dir / "train_gallery.png").write_bytes(
-        prepare.task_gallery(run.task, run.source.examples(config.train_split), config))
+    gallery = prepare.task_gallery(run.task, run.source, config)
+    (output_dir / "train_gallery.png").write_bytes(gallery)
+    tensorboard_logging.write_pictures(output_dir / "tensorboard" / "train", 0, {"train_gallery": gallery})
     with strategy.scope():
         model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source)
     trained = _train(config, run, model, strategy, worker, output_dir, verbose)
@@ -73,18 +79,28 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
 
 def _train(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model,
            strategy: tf.distribute.Strategy, worker: tuple[int, int], output_dir: pathlib.Path,
-           verbose: int | str) -> dict:
-    """Trains (resuming from the newest checkpoint); returns the history, timings, validation and probe."""
+           verbose: int | str | None) -> dict:
+    """Trains (resuming from the newest checkpoint); returns the history, timings, validation and probe.
+
+    TensorBoard: Keras' epoch scalars, per-class validation AP and PR curves, and the running losses
+    every --log_every_steps steps (tensorboard_logging). verbose: None follows --verbose.
+    """
+    log_dir = output_dir / "tensorboard"
     validation = validation_lib.Validation(run.val_batches, run.task.class_names, config.validation_every,
                                            config.epochs)
     probe = mechanism_probe(run) if config.mechanism else None
     callbacks = [
         faults.NonFiniteLossGuard(),
         validation,
+        tensorboard_logging.ValidationSummaries(validation, log_dir / tensorboard_logging.VALIDATION_PER_CLASS),
         *([probe] if probe else []),
         validation_lib.LearningRateLogger(),
-        keras.callbacks.TensorBoard(str(output_dir / "tensorboard"), write_graph=False),
+        keras.callbacks.TensorBoard(str(log_dir), write_graph=False),
+        *([tensorboard_logging.StepLosses(log_dir / tensorboard_logging.TRAIN_STEPS, config.log_every_steps,
+                                          run.steps_per_epoch)] if config.log_every_steps else []),
     ]
+    if verbose is None:
+        verbose = loop.keras_verbosity(config.verbose, run.steps_per_epoch)
     run_checkpoints = checkpoints.RunCheckpoints(output_dir, model, config.flag_values(), config.checkpoint_steps)
     started = time.time()
     history = loop.train(
@@ -101,16 +117,20 @@ def _train(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: kera
 
 def _evaluate(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model, trained: dict,
               output_dir: pathlib.Path) -> dict:
-    """Test mAP and PR curves (PNG and TensorBoard), operating points from validation, and the metrics."""
+    """Test mAP, PR curves and top-ranked images (PNG and TensorBoard), operating points from validation,
+    and the metrics."""
     task, validation, probe = run.task, trained["validation"], trained["probe"]
-    test_labels, test_probs = validation_lib.predict_main(model, run.test_batches)
+    top = top_ranked.TopRanked(task.class_names)
+    test_labels, test_probs = validation_lib.predict_main(model, run.test_batches, top.observe)
     test = validation_lib.map_summary(test_labels, test_probs, task.class_names)
-    pr_png = plots.pr_curves_png(test_labels, test_probs, task.class_names,
-                                 f"test PR curves (aux_weight={config.aux_weight}, mAP {test['mAP']:.3f})")
-    (output_dir / "pr_curves_test.png").write_bytes(pr_png)
-    with tf.summary.create_file_writer(str(output_dir / "tensorboard" / "test")).as_default():
-        tf.summary.scalar("test_mAP", test["mAP"], step=config.epochs)
-        tf.summary.image("test_pr_curves", tf.io.decode_png(pr_png)[None], step=config.epochs)
+    about = f"aux_weight={config.aux_weight}, mAP {test['mAP']:.3f}"
+    pictures = {"test_pr_curves": plots.pr_curves_png(test_labels, test_probs, task.class_names,
+                                                      f"test PR curves ({about})"),
+                "test_top_ranked": top.png(f"highest-ranked test images per rare class ({about})")}
+    (output_dir / "pr_curves_test.png").write_bytes(pictures["test_pr_curves"])
+    (output_dir / "test_top_ranked.png").write_bytes(pictures["test_top_ranked"])
+    tensorboard_logging.write_test_summaries(output_dir / "tensorboard" / "test", config.epochs, test["mAP"],
+                                             test_labels, test_probs, task.class_names, pictures)
     points = validation_lib.operating_points(*validation.last_predictions, task.class_names)
     logging.info("Operating points on validation (score thresholds per target precision):\n%s",
                  validation_lib.format_operating_points(points))
@@ -126,6 +146,7 @@ def _evaluate(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: k
         "train_images_per_second": trained["steps_run"] * config.batch_size / trained["train_seconds"],
         "config": {key: (list(v) if isinstance(v, tuple) else v) for key, v in vars(config).items()},
         "operating_points": points,
+        "input_recipe": dataclasses.asdict(run.input_recipe),
     }
     if probe:
         results["mechanism"] = {"teacher_background_rank": probe.teacher_background_rank,
@@ -137,13 +158,17 @@ def _evaluate(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: k
 
 def _write_outputs(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model, results: dict,
                    output_dir: pathlib.Path, hparams: dict | None) -> None:
-    """HParams, model.keras, the export if asked, and metrics.json last (the finished marker)."""
+    """HParams, model.keras, the model card, the export if asked, and metrics.json last (the finished marker)."""
     write_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
                   results["val"]["mAP"], results["test"]["mAP"])
     model.network.save(output_dir / "model.keras")
+    card = model_card.model_card(results)
+    (output_dir / export.MODEL_CARD_FILE).write_text(card)
     if config.export_dir:
         exported = export.export_saved_model(model.network, run.task.class_names, config.export_dir,
-                                             results["operating_points"], results.get("eval_logit_offset"))
+                                             results["operating_points"], results.get("eval_logit_offset"),
+                                             model_card=card,
+                                             evaluation_fit=run.input_recipe.evaluation_fit)
         logging.info("Exported a SavedModel for TF Serving to %s", exported)
     run_folder.write_metrics(output_dir, results)
 

@@ -20,7 +20,8 @@ FLAGS_FILE = "flags.txt"
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 # Flags that say where things are, how often to save, or what to do with an existing folder, not what
 # is trained: a run may resume, or count as the same, with them changed.
-NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_cache_dir", "checkpoint_steps")
+NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_cache_dir", "checkpoint_steps",
+                "verbose", "log_every_steps")
 
 
 def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig) -> dict[str, tuple[str, str]]:

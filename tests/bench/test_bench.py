@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
 from tests.conftest import REPO
 
@@ -22,10 +23,24 @@ def test_bench_writes_every_case_and_ratio(tmp_path):
     assert set(report["cases"]) == {
         "a_custom_step_xla", "b_custom_step_no_xla", "c_peer_compile_fit_xla", "c_peer_compile_fit_default",
         "d_full_pipeline_cache_yes", "d_full_pipeline_cache_no", "d_pipeline_alone_cache_yes",
-        "d_pipeline_alone_cache_no", "e_teacher_in_step"}
+        "d_pipeline_alone_cache_no", "e_teacher_in_step", "g_inception_train", "g_stretch_train",
+        "g_center_crop_eval"}
     assert all(case["images_per_second"] > 0 for case in report["cases"].values())
     assert 0 <= report["ratios"]["d_input_bound_fraction_cache_yes"] <= 1
     assert report["flops"]["train_per_image"] == 3 * report["flops"]["forward_per_image"] > 0
+
+
+def test_the_photo_pipeline_case_streams_224_px_crops_from_photo_sized_jpegs(tmp_path):
+    from bgsplit_tf.bench import photo_pipeline
+
+    photo_pipeline.write_photo_folder(tmp_path, 12)
+    first = next(tmp_path.rglob("*.jpg"))
+    assert tf.io.decode_jpeg(first.read_bytes()).shape == (*photo_pipeline.PHOTO_SIZE, 3)
+    rates = photo_pipeline.photo_pipeline_rates(tmp_path, batch_size=4, steps=2)
+    assert set(rates) == {"g_inception_train", "g_stretch_train", "g_center_crop_eval"}
+    for case in rates.values():
+        assert case["images_per_second"] > 0
+        assert case["cores_to_feed"]["A100_tf32"] > case["cores_to_feed"]["V100_fp32"] > 0
 
 
 def test_only_the_ratios_of_cases_that_ran_are_reported():

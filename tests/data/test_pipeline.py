@@ -92,7 +92,7 @@ def _imbalanced(n=400, num_rare=2, positives=3):
 
 def test_resampling_reaches_the_target_rare_fraction_of_batches():
     # 6 positives among 400 images (1.5%); resampled to 25%, split equally between the 2 rare classes.
-    batches = pipeline.training_batches(_imbalanced(), batch_size=40, seed=0, augmentation=False,
+    batches = pipeline.training_batches(_imbalanced(), batch_size=40, seed=0, augmentation=pipeline.NO_AUGMENTATION,
                                         num_examples=400, rare_batch_fraction=0.25, num_classes=3)
     labels = np.concatenate([t["label"] for epoch in range(20) for _, t in batches.as_numpy_iterator()])
     assert labels.size == 20 * 400  # an epoch keeps its length: 10 steps of 40
@@ -104,7 +104,7 @@ def test_resampling_reaches_the_target_rare_fraction_of_batches():
 
 def test_resampling_draws_a_new_mix_each_epoch_but_repeats_with_the_seed():
     def epochs(seed):
-        batches = pipeline.training_batches(_imbalanced(), batch_size=40, seed=seed, augmentation=False,
+        batches = pipeline.training_batches(_imbalanced(), batch_size=40, seed=seed, augmentation=pipeline.NO_AUGMENTATION,
                                             num_examples=400, rare_batch_fraction=0.25, num_classes=3)
         return [np.concatenate([t["label"] for _, t in batches.as_numpy_iterator()]) for _ in range(2)]
 

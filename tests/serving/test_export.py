@@ -153,3 +153,43 @@ def test_existing_version_is_never_overwritten(exported):
     network, path, _ = exported
     with pytest.raises(FileExistsError, match="immutable"):
         export.export_saved_model(network, CLASS_NAMES, path.parent, version=1)
+
+
+def test_a_centre_crop_export_serves_exactly_what_evaluation_scores(tmp_path):
+    """Parity of the inception recipe's evaluation view: the folder source's evaluation batches, the
+    encoded-image signature and the pixel signature give the same probabilities for the same photos."""
+    from bgsplit_tf.data import image_files, pipeline, sources
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "photos" / "test" / "fox"
+    folder.mkdir(parents=True)
+    shapes = [(50, 70), (90, 40), (16, 16), (33, 47)]
+    for i, shape in enumerate(shapes):
+        pixels = np.clip(rng.normal(128, 60, (*shape, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=92)
+    source = sources.open_source(f"folder:{tmp_path / 'photos'}", image_size=(helpers.IMAGE_SIZE,) * 2,
+                                 fit=image_files.CENTER_CROP)
+    network = helpers.tiny_network(num_rare=2)
+    evaluated = []
+    for images, _ in pipeline.evaluation_batches(source.encoded_examples("test"), 8, cache=False,
+                                                 decode=source.decode):
+        evaluated.append(tf.nn.softmax(network(images, training=False)["main"]).numpy())
+    evaluated = np.concatenate(evaluated)
+
+    path = export.export_saved_model(network, CLASS_NAMES, tmp_path / "export",
+                                     evaluation_fit=image_files.CENTER_CROP)
+    info = json.loads((path / "assets.extra" / "model_info.json").read_text())
+    assert info["evaluation_fit"] == image_files.CENTER_CROP
+    loaded = tf.saved_model.load(str(path))
+    files = [folder / f"{i}.jpg" for i in range(len(shapes))]
+    served = loaded.signatures["serving_default"](images=tf.constant([f.read_bytes() for f in files]))
+    np.testing.assert_allclose(served["probabilities"].numpy(), evaluated, atol=1e-5)
+    for i, f in enumerate(files):  # full-size pixels, one photo per request (their sizes differ)
+        if shapes[i] == (helpers.IMAGE_SIZE,) * 2:
+            continue  # a photo of exactly the input size is taken as the view itself (below)
+        pixels = tf.io.decode_jpeg(f.read_bytes(), channels=3)[None]
+        by_pixels = loaded.signatures["predict_images"](images=pixels)["probabilities"].numpy()
+        np.testing.assert_allclose(by_pixels[0], evaluated[i], atol=1e-5)
+    view = image_files.decode_file(tf.constant(str(files[0])), (helpers.IMAGE_SIZE,) * 2, image_files.CENTER_CROP)
+    as_is = loaded.signatures["predict_images"](images=view[None])["probabilities"].numpy()
+    np.testing.assert_allclose(as_is[0], evaluated[0], atol=1e-5)  # at the input size: taken as the view

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bgsplit_tf.evaluation import validation
+from bgsplit_tf.evaluation import top_ranked, validation
 
 from bgsplit_tf.serving import export, mining
 from bgsplit_tf.models import bgsplit_model
@@ -117,7 +117,7 @@ def test_a_tfds_pool_is_resized_as_training_resizes(tiny_data_dir):
 
 
 def test_kept_top_images_do_not_pin_their_batch():
-    top = mining.TopImages(num_classes=1, size=2)
+    top = top_ranked.TopImages(num_classes=1, size=2)
     pixels = np.zeros((64, 8, 8, 3), np.uint8)
     top.add(np.arange(64, dtype=np.float32)[:, None], pixels, [str(i) for i in range(64)])
     for _, _, image in top.best(0):

@@ -23,6 +23,8 @@ from typing import Protocol
 import numpy as np
 import tensorflow as tf
 
+from bgsplit_tf.data import image_files
+
 UNLABELED = -1  # the label of an image without one: it gets the aux loss only
 TFDS, FOLDER, MANIFEST = "tfds", "folder", "manifest"
 POOL_SPLIT = "pool"  # the one split of a folder or manifest-file pool
@@ -58,7 +60,11 @@ class Source(Protocol):
         """Decoded examples: "image" uint8 [H, W, 3]."""
 
     def decode(self, example: dict) -> dict:
-        """One encoded example -> the same with "image" uint8 [H, W, 3]."""
+        """One encoded example -> the same with "image" uint8 [H, W, 3], the evaluation view."""
+
+    def decode_random_crop(self, example: dict, seed: tf.Tensor) -> dict:
+        """One encoded example -> the same with "image" a random crop of it (the inception recipe's
+        training view, data.recipes), uint8 [H, W, 3]. seed: int64 [2]."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,18 +101,19 @@ def parse(spec: str, pool: bool = False) -> Spec:
     return Spec(kind, location)
 
 
-def open_source(spec: str | Spec, *, image_size: tuple[int, int] | None = None, data_dir: str | None = None,
-                image_key: str = "image", label_key: str = "species", id_key: str = "id",
+def open_source(spec: str | Spec, *, image_size: tuple[int, int] | None = None, fit: str = image_files.STRETCH,
+                data_dir: str | None = None, image_key: str = "image", label_key: str = "species", id_key: str = "id",
                 background_folder: str = "background") -> Source:
-    """The Source a spec names. image_size: (H, W) every decoded image is resized to where the source's
-    own size differs (image files always; a TFDS dataset whose images are another or varying size)."""
+    """The Source a spec names. image_size: (H, W) every decoded image is fitted to where the source's
+    own size differs (image files always; a TFDS dataset whose images are another or varying size), by
+    `fit` (image_files.FITS; a centre crop applies to every image)."""
     from bgsplit_tf.data.sources import folders, manifests, tfds_source
 
     spec = spec if isinstance(spec, Spec) else parse(spec)
     if spec.kind == FOLDER:
         return folders.FolderSource(spec.location, tuple(image_size or (32, 32)), background_folder,
-                                    pool=spec.split == POOL_SPLIT)
+                                    pool=spec.split == POOL_SPLIT, fit=fit)
     if spec.kind == MANIFEST:
-        return manifests.ManifestSource(spec.location, tuple(image_size or (32, 32)))
+        return manifests.ManifestSource(spec.location, tuple(image_size or (32, 32)), fit=fit)
     return tfds_source.TfdsSource(name=spec.location, data_dir=data_dir, image_key=image_key, label_key=label_key,
-                                  id_key=id_key, image_size=None if image_size is None else tuple(image_size))
+                                  id_key=id_key, image_size=None if image_size is None else tuple(image_size), fit=fit)

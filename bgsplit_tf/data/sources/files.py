@@ -1,6 +1,6 @@
 """What sources of image files on disk share: listings of (label, path) per split, streamed and
 decoded in parallel by tf.data (never loaded into RAM whole), converted to RGB and resized to
-`image_size` (the trunk's input) by image_files.decode_file. Example ids are paths relative to the
+`image_size` (the trunk's input) by image_files.decode_file as `fit` says. Example ids are paths relative to the
 root ("train/fox/0001.jpg"; a manifest's absolute paths stay absolute), stable across runs."""
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from bgsplit_tf.data import image_files
+from bgsplit_tf.data import image_files, recipes
 
 
 class ImageFileSource:
-    """Base of FolderSource and ManifestSource: subclasses give `root`, `image_size`, `name`,
+    """Base of FolderSource and ManifestSource: subclasses give `root`, `image_size`, `fit`, `name`,
     `label_names()` and `_listing(split)` -> (labels int64 [N], ids object [N] of bytes)."""
 
     root: pathlib.Path
     image_size: tuple[int, int]
+    fit: str
 
     def never_rare(self) -> tuple[int, ...]:
         """No category is background by definition unless a subclass says so."""
@@ -64,8 +65,14 @@ class ImageFileSource:
                                                    "label": labels, "id": ids.astype(bytes)})
 
     def decode(self, example: dict) -> dict:
-        """An encoded example -> the same with "image" uint8 [H, W, 3], resized to image_size."""
-        return {**example, "image": image_files.decode_file(example["image"], self.image_size)}
+        """An encoded example -> the same with "image" uint8 [H, W, 3], fitted to image_size."""
+        return {**example, "image": image_files.decode_file(example["image"], self.image_size, self.fit)}
+
+    def decode_random_crop(self, example: dict, seed: tf.Tensor) -> dict:
+        """An encoded example -> the same with "image" the inception recipe's random crop (uint8
+        [H, W, 3] at image_size; recipes.random_resized_crop). seed: int64 [2]."""
+        return {**example, "image": recipes.random_resized_crop(tf.io.read_file(example["image"]), self.image_size,
+                                                                seed)}
 
 
 def frozen_listing(labels: list[int], ids: list[bytes], where: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:

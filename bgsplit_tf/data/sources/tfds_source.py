@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from bgsplit_tf.data import image_files
+from bgsplit_tf.data import image_files, recipes
 from bgsplit_tf.data.sources import UNLABELED
 from bgsplit_tf.data.sources import shapes_builder  # noqa: F401  (registers "bgsplit_shapes" with TFDS)
 
@@ -36,7 +36,8 @@ class TfdsSource:
     image_key: str = "image"
     label_key: str = "species"  # empty: no labels (a pool to mine)
     id_key: str = "id"
-    image_size: tuple[int, int] | None = None  # images of another or varying size are resized to this
+    image_size: tuple[int, int] | None = None  # images of another or varying size are fitted to this
+    fit: str = image_files.STRETCH  # how (image_files.fit_image); a centre crop applies to every image
 
     def builder(self) -> tfds.core.DatasetBuilder:
         """The TFDS builder, prepared on first use (the embedded dataset renders in ~30 s)."""
@@ -113,14 +114,21 @@ class TfdsSource:
         return tf.cast(example[self.label_key], tf.int64)
 
     def decode(self, example: dict) -> dict:
-        """An encoded example -> the same with "image" uint8 [H, W, 3], resized to image_size where the
-        dataset's size varies or differs from it."""
+        """An encoded example -> the same with "image" uint8 [H, W, 3], fitted to image_size where the
+        dataset's size varies or differs from it, or always with a centre-crop fit."""
         image = example["image"]
         if image.dtype == tf.string:  # (a reader that decodes itself, as mock_data, passes pixels)
             image = self.builder().info.features[self.image_key].decode_example(image)
-        if self.image_size is not None and tuple(self.image_shape()[:2]) != tuple(self.image_size):
-            image = image_files.resize_uint8(image, self.image_size)
+        if self.image_size is not None and (self.fit != image_files.STRETCH or
+                                            tuple(self.image_shape()[:2]) != tuple(self.image_size)):
+            image = image_files.fit_image(image, self.image_size, self.fit)
         return {**example, "image": image}
+
+    def decode_random_crop(self, example: dict, seed: tf.Tensor) -> dict:
+        """An encoded example -> the same with "image" the inception recipe's random crop (uint8
+        [H, W, 3] at image_size, or the dataset's own size; recipes.random_resized_crop). seed: int64 [2]."""
+        size = tuple(self.image_size or self.image_shape()[:2])
+        return {**example, "image": recipes.random_resized_crop(example["image"], size, seed)}
 
 
 @functools.lru_cache(maxsize=32)
