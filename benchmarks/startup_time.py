@@ -40,6 +40,9 @@ def main(argv):
                                     teacher_weights="none", image_size=224, num_rare=5, positives_per_class=5,
                                     batch_size=64, teacher_cache_dir=FLAGS.teacher_cache_dir,
                                     output_dir="/tmp/bgsplit_startup_run")
+    import keras
+
+    keras.utils.set_random_seed(0)  # the same random teacher weights (--teacher_weights=none) in every call
     phases, started = {}, time.time()
     run = prepare.prepare_run(config, prepare.TargetsMemo())
     phases["prepare_run"] = time.time() - started

@@ -194,9 +194,10 @@ def _usage(metrics: dict) -> list[str]:
     return ["## Using the SavedModel", "",
             "Two signatures, each with one input named `images`:", "",
             "- `serving_default`: `images` string [B], encoded JPEG, PNG, GIF or BMP files of any size, decoded "
-            "and resized inside. A file that does not decode gets `decoded` false, NaN scores and an empty "
-            "`top_class`; the others are scored.",
-            "- `predict_images`: `images` uint8 [B, H, W, 3], RGB pixels of any size, resized inside.", "",
+            "and fitted to the input inside, as evaluation fitted them. A file that does not decode gets "
+            "`decoded` false, NaN scores and an empty `top_class`; the others are scored.",
+            "- `predict_images`: `images` uint8 [B, H, W, 3], RGB pixels of any size, fitted the same way inside "
+            "(pixels already at the input size are taken as they are).", "",
             f"Both return `probabilities` float32 [B, {k + 1}] (background, {rare}), `rare_scores` float32 [B, {k}] "
             f"({rare}), `background_probability` float32 [B], `top_class` string [B], `above_threshold` bool "
             f"[B, {k}, {p}] (the target precisions above) and `decoded` bool [B].", "",
@@ -219,10 +220,11 @@ def _limits(metrics: dict) -> list[str]:
 
 
 def _per_class(counts: dict[str, int], rare: list[str], what: str) -> str:
-    """"N <what> of each class" when all are equal, else "N <what> of X, M of Y, ..."."""
+    """"N <what> of each class" when all are equal, else "N <what> of X, M of Y, ..."; <what> is plural,
+    its last letter dropped for one ("1 training image")."""
     first, *others = rare
     if all(counts[name] == counts[first] for name in others):
-        return f"{counts[first]:,} {what} of each class"
+        return f"{counts[first]:,} {what[:-1] if counts[first] == 1 else what} of each class"
     return ", ".join([f"{counts[first]:,} {what} of {first}", *(f"{counts[name]:,} of {name}" for name in others)])
 
 
