@@ -14,6 +14,8 @@ alike (compare ratios, not absolute figures across runs):
   e  cached teacher targets against running the teacher inside the step
 d and e run at the XLA setting training uses by default here (--jit_compile unset: on with a GPU or
 TPU, off on a CPU); "default_xla" in the JSON says which.
+  h  our step with the trunk in bfloat16 (--mixed_precision=bfloat16) at the default XLA setting,
+     against the same in float32: the ratio, beside the CPU flags that decide --mixed_precision=auto
   g  the streamed 224 px JPEG pipeline alone, no model (bench.photo_pipeline): images/s of the
      inception and stretch recipes and the evaluation view, and the cores a GPU would need
   f  FLOPs per training image (TF's profiler on the forward pass, x3 for forward + backward) and the
@@ -45,10 +47,10 @@ from PIL import Image
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.bench import photo_pipeline
 from bgsplit_tf.models import bgsplit_model, network as network_lib
-from bgsplit_tf.training import build, prepare
+from bgsplit_tf.training import build, precision, prepare
 
 NUM_RARE = 5
-CASE_LETTERS = "abcdeg"
+CASE_LETTERS = "abcdegh"
 AUX_WEIGHT = 0.1
 
 
@@ -105,10 +107,11 @@ def _sgd(learning_rate: float = 0.01) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate, momentum=0.9, weight_decay=1e-4)
 
 
-def our_model(teacher: keras.Model, jit_compile: bool) -> keras.Model:
-    """Case a/b's model: BackgroundSplittingModel on the teacher's trunk, compiled with SGD."""
-    model = bgsplit_model.BackgroundSplittingModel(network_lib.network_from_teacher(teacher, NUM_RARE),
-                                                   aux_weight=AUX_WEIGHT)
+def our_model(teacher: keras.Model, jit_compile: bool, trunk_dtype: str = "float32") -> keras.Model:
+    """Case a/b's model: BackgroundSplittingModel on the teacher's trunk (computing in trunk_dtype, a
+    Keras dtype policy: case h's mixed_bfloat16), compiled with SGD."""
+    model = bgsplit_model.BackgroundSplittingModel(
+        network_lib.network_from_teacher(teacher, NUM_RARE, trunk_dtype=trunk_dtype), aux_weight=AUX_WEIGHT)
     model.compile(optimizer=_sgd(), jit_compile=jit_compile)
     return model
 
@@ -185,7 +188,7 @@ def pipeline_batches(root: pathlib.Path, config: config_lib.TrainConfig, cache: 
 
 def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repeats: int, num_images: int,
                   letters: str = CASE_LETTERS) -> dict:
-    """Cases a-g for one configuration (see the module docstring); letters picks which of a-e and g are timed
+    """Cases a-h for one configuration (see the module docstring); letters picks which of a-e, g and h are timed
     (f, the FLOPs, always comes), and only the ratios whose cases ran are reported."""
     keras.utils.set_random_seed(0)
     teacher = prepare.teacher_of(config)
@@ -211,6 +214,7 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
         "c_peer_compile_fit_xla": lambda: (peer_model(teacher, True), peer_data),
         "c_peer_compile_fit_default": lambda: (peer_model(teacher, "auto"), peer_data),
         "e_teacher_in_step": teacher_in_step,
+        "h_custom_step_bfloat16": lambda: (our_model(teacher, xla, "mixed_bfloat16"), memory),
     }
     timed_cases = {name: build() for name, build in builders.items() if name[0] in letters}
     pipeline_alone = {}
@@ -243,6 +247,8 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
     achieved = flops_train * best[reference] if reference in best else None
     return {
         "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
+                    "bfloat16_cpu_flags": sorted(precision.cpu_flags() & set(precision.NATIVE_BFLOAT16_CPU_FLAGS)),
+                    "mixed_precision_auto": precision.resolve(precision.AUTO).reason,
                     "tensorflow": tf.__version__, "keras": keras.__version__,
                     "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (oneDNN on)")},
         "config": {"teacher": config.teacher or "embedded", "image_size": list(image_size), "batch_size": batch,
@@ -277,6 +283,7 @@ def _ratios(rate: dict, reference: str) -> dict:
         "d_input_bound_fraction_cache_yes": ("d_full_pipeline_cache_yes", reference, lambda x, y: max(0.0, 1 - x / y)),
         "d_input_bound_fraction_cache_no": ("d_full_pipeline_cache_no", reference, lambda x, y: max(0.0, 1 - x / y)),
         "e_cached_over_teacher_in_step": (reference, "e_teacher_in_step", lambda x, y: x / y),
+        "h_bfloat16_over_float32": ("h_custom_step_bfloat16", reference, lambda x, y: x / y),
     }
     return {name: ratio(rate[x], rate[y]) for name, (x, y, ratio) in ratios.items() if x in rate and y in rate}
 

@@ -176,6 +176,8 @@ def training_epochs(
     def epoch_batches(epoch: int = 0, skip: int = 0) -> tf.data.Dataset:
         nonlocal cache_filled
         if not cache_filled:  # decode everything into the cache now, so that no epoch leaves it half full
+            logging.info("Decoding the training images into memory (one pass, then none per epoch; "
+                         "--cache_decoded=no decodes them every epoch instead)")
             started = time.time()
             count = int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
             logging.info("Decoded %d training examples into memory in %.1f s", count, time.time() - started)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.models import bgsplit_model, network as network_lib, teacher as teacher_lib
-from bgsplit_tf.training import distribute, losses, schedules
+from bgsplit_tf.training import distribute, losses, precision as precision_lib, schedules
 
 
 def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], steps_per_epoch: int):
@@ -25,20 +25,22 @@ def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], step
 
 
 def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_counts: list[int], steps_per_epoch: int,
-                trunk_source: keras.Model | None = None):
+                trunk_source: keras.Model | None = None, precision: precision_lib.Precision | None = None):
     """The compiled BackgroundSplittingModel for a config (SGD, warm-up + decay schedule, XLA). Call it
     under the run's strategy.scope() to build it for tf.distribute.
 
     class_counts: kept training images per main class [K + 1], for the imbalance methods.
     trunk_source: the model whose trunk the student copies (default: the teacher, whose classifier
     then also starts the aux head; otherwise the aux head starts fresh over the teacher's classes).
+    precision: the trunk's compute precision (default: --mixed_precision resolved, precision.resolve).
     """
     trunk_source = teacher if trunk_source is None else trunk_source
+    precision = precision or precision_lib.resolve(config.mixed_precision)
     network = network_lib.network_from_teacher(
         trunk_source, len(class_counts) - 1, config.fixed_background_logit,
         cosine_scale=config.logit_scale if config.cosine_head else None,
         fresh_aux_classes=None if trunk_source is teacher else int(teacher.output_shape[-1]),
-        trunk_dtype="float32" if config.mixed_precision == "off" else f"mixed_{config.mixed_precision}",
+        trunk_dtype=precision.trunk_dtype,
         synchronized_batch_norm=distribute.is_distributed(tf.distribute.get_strategy()),
     )
     if config.freeze_trunk:
@@ -57,7 +59,7 @@ def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_coun
         decay_boundaries=tuple(e * steps_per_epoch for e in config.lr_decay_epochs),
     )
     optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
-    if config.mixed_precision == "float16":
+    if precision.chosen == precision_lib.FLOAT16:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer, jit_compile=use_xla(config))
     model.build_optimizer()

@@ -27,7 +27,7 @@ from bgsplit_tf import config as config_lib
 from bgsplit_tf.evaluation import mechanism, plots, tensorboard_logging, top_ranked, validation as validation_lib
 from bgsplit_tf.models import teacher as teacher_lib
 from bgsplit_tf.serving import export, model_card
-from bgsplit_tf.training import build, checkpoints, distribute, faults, loop, prepare, run_folder
+from bgsplit_tf.training import build, checkpoints, distribute, faults, loop, precision as precision_lib, prepare, run_folder
 
 # Scalars each run writes next to its HParams, read by the HParams dashboard.
 HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
@@ -67,10 +67,14 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
     gallery = prepare.task_gallery(run.task, run.source, config)
     (output_dir / "train_gallery.png").write_bytes(gallery)
     tensorboard_logging.write_pictures(output_dir / "tensorboard" / "train", 0, {"train_gallery": gallery})
+    precision = precision_lib.resolve(config.mixed_precision)
+    logging.info("Trunk precision: %s (%s)", precision.trunk_dtype, precision.reason)
     with strategy.scope():
-        model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source)
+        model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source,
+                                  precision)
     trained = _train(config, run, model, strategy, worker, output_dir, verbose)
-    results = {**_evaluate(config, run, model, trained, output_dir), "wall_seconds": time.time() - wall_started}
+    results = {**_evaluate(config, run, model, trained, output_dir), "precision": dataclasses.asdict(precision),
+               "wall_seconds": time.time() - wall_started}
     _write_outputs(config, run, model, results, output_dir, hparams)
     logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", results["test"]["mAP"], results["val"]["mAP"],
                  results["train_seconds"], output_dir)

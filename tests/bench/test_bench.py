@@ -23,7 +23,7 @@ def test_bench_writes_every_case_and_ratio(tmp_path):
     assert set(report["cases"]) == {
         "a_custom_step_xla", "b_custom_step_no_xla", "c_peer_compile_fit_xla", "c_peer_compile_fit_default",
         "d_full_pipeline_cache_yes", "d_full_pipeline_cache_no", "d_pipeline_alone_cache_yes",
-        "d_pipeline_alone_cache_no", "e_teacher_in_step", "g_inception_train", "g_stretch_train",
+        "d_pipeline_alone_cache_no", "e_teacher_in_step", "h_custom_step_bfloat16", "g_inception_train", "g_stretch_train",
         "g_center_crop_eval"}
     assert all(case["images_per_second"] > 0 for case in report["cases"].values())
     assert 0 <= report["ratios"]["d_input_bound_fraction_cache_yes"] <= 1

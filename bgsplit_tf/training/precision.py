@@ -1,0 +1,66 @@
+"""The trunk's compute precision (--mixed_precision), and what `auto` chooses on this hardware.
+
+bfloat16 halves the bytes every convolution moves and, where the silicon multiplies it natively, runs
+the multiplications faster: CPUs with AMX (amx_bf16) or AVX-512 BF16 (avx512_bf16) instructions, GPUs
+of compute capability 8.0 or newer (Ampere), and TPUs. Elsewhere the conversions cost more than they
+save, and `auto` keeps float32. Variables, logits and losses stay float32 in every case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import tensorflow as tf
+
+OFF, BFLOAT16, FLOAT16, AUTO = "off", "bfloat16", "float16", "auto"
+NATIVE_BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+BFLOAT16_GPU_CAPABILITY = (8, 0)
+CPUINFO = pathlib.Path("/proc/cpuinfo")
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision:
+    """The chosen precision (OFF, BFLOAT16 or FLOAT16), the flag's setting, and why, in words; the CPU
+    flags that decided it, if any."""
+
+    chosen: str
+    setting: str
+    reason: str
+    cpu_flags: tuple[str, ...] = ()
+
+    @property
+    def trunk_dtype(self) -> str:
+        """The Keras dtype policy name of the trunk: float32, or mixed_bfloat16 / mixed_float16."""
+        return "float32" if self.chosen == OFF else f"mixed_{self.chosen}"
+
+
+def cpu_flags(cpuinfo: pathlib.Path = CPUINFO) -> frozenset[str]:
+    """The instruction-set flags the kernel reports for this CPU (empty where /proc/cpuinfo is absent)."""
+    if not cpuinfo.exists():
+        return frozenset()
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def resolve(setting: str, cpuinfo: pathlib.Path = CPUINFO) -> Precision:
+    """What --mixed_precision=setting means on this machine: itself, or for AUTO the choice of the
+    module docstring (the first accelerator decides; a CPU by its flags)."""
+    if setting != AUTO:
+        return Precision(setting, setting, f"--mixed_precision={setting}")
+    if tf.config.list_logical_devices("TPU"):
+        return Precision(BFLOAT16, setting, "a TPU multiplies bfloat16 natively")
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
+        if tuple(capability) >= BFLOAT16_GPU_CAPABILITY:
+            return Precision(BFLOAT16, setting, f"a GPU of compute capability {capability[0]}.{capability[1]} "
+                                                "multiplies bfloat16 natively")
+        return Precision(OFF, setting, f"a GPU of compute capability {capability[0]}.{capability[1]} (below 8.0) "
+                                       "has no native bfloat16")
+    native = tuple(flag for flag in NATIVE_BFLOAT16_CPU_FLAGS if flag in cpu_flags(cpuinfo))
+    if native:
+        return Precision(BFLOAT16, setting, f"this CPU multiplies bfloat16 natively ({', '.join(native)})", native)
+    return Precision(OFF, setting, f"this CPU has none of {', '.join(NATIVE_BFLOAT16_CPU_FLAGS)}: float32")
