@@ -24,7 +24,8 @@ def test_the_notebook_runs_at_its_small_setting(tiny_data_dir, tmp_path, monkeyp
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()  # raises on any cell's error
     outputs = _outputs(notebook)
-    assert sum("image/png" in output.get("data", {}) for output in outputs) == 4  # 2 galleries, PR curves, top-ranked
+    # 2 galleries, the regime map's 2 figures, PR curves, top-ranked
+    assert sum("image/png" in output.get("data", {}) for output in outputs) == 6
     text = "".join(output.get("text", "") for output in outputs)
     assert "Background Splitting  " in text and "fine-tuning  " in text  # the mAP table
     assert "decoded: [ True  True  True  True False]" in text  # the SavedModel flagged the bad request image
@@ -35,6 +36,6 @@ def test_the_committed_notebook_shows_the_outputs_of_its_full_setting():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert all(cell.outputs for cell in code_cells if "parameters" not in cell.metadata.get("tags", []))
-    assert sum("image/png" in output.get("data", {}) for output in _outputs(notebook)) == 4
+    assert sum("image/png" in output.get("data", {}) for output in _outputs(notebook)) == 6
     text = "".join(output.get("text", "") for output in _outputs(notebook))
     assert "dataset: bgsplit_shapes\n" in text and "rare categories: (" in text
