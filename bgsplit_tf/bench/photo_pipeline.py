@@ -34,24 +34,37 @@ INPUT_SIZE = (224, 224)
 GPU_RATES = {"V100_fp32": 412.0, "A100_tf32": 909.0}
 
 
-def write_photo_folder(root: pathlib.Path, num_images: int, seed: int = 0, evaluation_splits: bool = False) -> None:
-    """<root>/train/{species_0..9, background}/<i>.jpg: num_images JPEGs of PHOTO_SIZE, quality 90,
-    each a smooth colour field with sensor-like grain (about the bytes per pixel of a photograph);
-    with evaluation_splits, validation/ and test/ too, a quarter as many each."""
-    rng = np.random.default_rng(seed)
-    rows, cols = np.meshgrid(np.linspace(0, 1, PHOTO_SIZE[0]), np.linspace(0, 1, PHOTO_SIZE[1]), indexing="ij")
-    counts = {"train": num_images, **({"validation": num_images // 4, "test": num_images // 4}
-                                      if evaluation_splits else {})}
+SPECIES = [f"species_{i}" for i in range(10)]
+
+
+def write_image_folder(root: pathlib.Path, counts: dict[str, int], pixels_of, quality: int,
+                       categories: list[str] = SPECIES) -> None:
+    """<root>/<split>/<category>/<i>.jpg, counts[split] JPEGs per split: image i in
+    categories[i % len(categories)] when i % 4 == 0, else in background/; each pixels_of() (uint8
+    [H, W, 3]), drawn in split then index order. Shared by the bench's generated datasets."""
     for split, count in counts.items():
         for i in range(count):
-            category = f"species_{i % 10}" if i % 4 == 0 else "background"
-            folder = root / split / category
+            folder = root / split / (categories[i % len(categories)] if i % 4 == 0 else "background")
             folder.mkdir(parents=True, exist_ok=True)
-            weights = rng.uniform(-1, 1, (3, 3))
-            field = 128 + 90 * np.tanh(weights[:, 0] * rows[..., None] * 3 + weights[:, 1] * cols[..., None] * 3
-                                       + weights[:, 2])
-            pixels = np.clip(field + rng.normal(0, 12, field.shape), 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=90)
+            Image.fromarray(pixels_of()).save(folder / f"{i}.jpg", quality=quality)
+
+
+def write_photo_folder(root: pathlib.Path, num_images: int, seed: int = 0, evaluation_splits: bool = False) -> None:
+    """write_image_folder of num_images training JPEGs of PHOTO_SIZE, quality 90, each a smooth colour
+    field with sensor-like grain (about the bytes per pixel of a photograph); with evaluation_splits,
+    validation/ and test/ too, a quarter as many each."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.meshgrid(np.linspace(0, 1, PHOTO_SIZE[0]), np.linspace(0, 1, PHOTO_SIZE[1]), indexing="ij")
+
+    def photo() -> np.ndarray:
+        weights = rng.uniform(-1, 1, (3, 3))
+        field = 128 + 90 * np.tanh(weights[:, 0] * rows[..., None] * 3 + weights[:, 1] * cols[..., None] * 3
+                                   + weights[:, 2])
+        return np.clip(field + rng.normal(0, 12, field.shape), 0, 255).astype(np.uint8)
+
+    counts = {"train": num_images, **({"validation": num_images // 4, "test": num_images // 4}
+                                      if evaluation_splits else {})}
+    write_image_folder(root, counts, photo, quality=90)
 
 
 def _rate(batches: tf.data.Dataset, steps: int, batch_size: int) -> float:

@@ -42,7 +42,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from PIL import Image
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.bench import photo_pipeline
@@ -168,15 +167,11 @@ def write_jpeg_folder(root: pathlib.Path, image_size: int, num_images: int, seed
     """A generated image-folder dataset: train/validation/test, 10 categories + background, JPEG files
     about 1.5x the trunk's input (so decoding and resizing cost what they do on real data)."""
     rng = np.random.default_rng(seed)
-    categories = [f"species_{i}" for i in range(10)] + ["background"]
     side = int(image_size * 1.5)
-    for split, count in (("train", num_images), ("validation", num_images // 4), ("test", num_images // 4)):
-        for i in range(count):
-            category = categories[i % len(categories)] if i % 4 == 0 else "background"
-            folder = root / split / category
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / f"{i}.jpg",
-                                                                                        quality=85)
+    photo_pipeline.write_image_folder(
+        root, {"train": num_images, "validation": num_images // 4, "test": num_images // 4},
+        lambda: rng.integers(0, 256, (side, side, 3), dtype=np.uint8), quality=85,
+        categories=[*photo_pipeline.SPECIES, "background"])
 
 
 def pipeline_batches(root: pathlib.Path, config: config_lib.TrainConfig, cache: str) -> prepare.PreparedRun:

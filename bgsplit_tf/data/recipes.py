@@ -27,21 +27,19 @@ from bgsplit_tf.data import image_files
 
 PAD_CROP, INCEPTION, AUTO = "pad_crop", "inception", "auto"
 AUTO_INCEPTION_MIN_SIZE = 128
-APPLICATIONS_PREFIX = "applications:"
 AREA_RANGE = (0.08, 1.0)
 ASPECT_RATIO_RANGE = (3 / 4, 4 / 3)
 MAX_BOX_ATTEMPTS = 10
 EVALUATION_FIT = {PAD_CROP: image_files.STRETCH, INCEPTION: image_files.CENTER_CROP}
 
 
-def resolve(recipe: str, teacher: str, trunk: str, image_size: tuple[int, int]) -> tuple[str, str]:
-    """(PAD_CROP or INCEPTION, why) for --input_recipe, given the --teacher and --trunk specs and the
-    model's input size (H, W)."""
+def resolve(recipe: str, image_size: tuple[int, int], imagenet_model: str = "") -> tuple[str, str]:
+    """(PAD_CROP or INCEPTION, why) for --input_recipe, given the model's input size (H, W) and, if the
+    teacher or trunk is an ImageNet classifier, the flag naming it (e.g. "--teacher=applications:resnet50")."""
     if recipe != AUTO:
         return recipe, f"--input_recipe={recipe}"
-    for flag, spec in (("teacher", teacher), ("trunk", trunk)):
-        if spec.startswith(APPLICATIONS_PREFIX):
-            return INCEPTION, f"--input_recipe=auto with an ImageNet {flag} ({spec})"
+    if imagenet_model:
+        return INCEPTION, f"--input_recipe=auto with an ImageNet model ({imagenet_model})"
     if min(image_size) >= AUTO_INCEPTION_MIN_SIZE:
         return INCEPTION, (f"--input_recipe=auto with a {image_size[0]}x{image_size[1]} input (photographs: at "
                            f"least {AUTO_INCEPTION_MIN_SIZE} px)")

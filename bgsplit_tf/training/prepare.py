@@ -65,7 +65,9 @@ class InputRecipe:
 
 def input_recipe_of(config: config_lib.TrainConfig, image_size: tuple[int, int]) -> InputRecipe:
     """--input_recipe resolved for this teacher, trunk and input size (recipes.resolve), with --augment."""
-    recipe, reason = recipes.resolve(config.input_recipe, config.teacher, config.trunk, tuple(image_size))
+    imagenet = [f"--{flag}={spec}" for flag, spec in (("teacher", config.teacher), ("trunk", config.trunk))
+                if spec.startswith(applications.PREFIX)]
+    recipe, reason = recipes.resolve(config.input_recipe, tuple(image_size), imagenet[0] if imagenet else "")
     if not config.augment:
         augmentation = pipeline.NO_AUGMENTATION
     else:
@@ -174,9 +176,10 @@ class TargetsMemo:
         """The bad images of source[split] (a source before screening). With a teacher, found by the pass
         that also computes the split's teacher targets (kept for get); with --teacher_cache_dir, read
         from the scan recorded beside the cache when it matches (nothing decoded), else scanned and
-        recorded there (bad_images.recorded). Several workers scan alone and share the precompute."""
+        recorded there (bad_images.recorded). Several workers sharing a cache scan alone and share its
+        precompute."""
         record_dir = config.teacher_cache_dir and teacher_cache.split_directory(config.teacher_cache_dir, split)
-        if teacher is None or self.worker[1] > 1:
+        if teacher is None or (self.worker[1] > 1 and record_dir):
             return bad_images.find_bad_images(source, split, record_dir or None)
         key = self._key(source, split, config)
         if key not in self._bad:

@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from bgsplit_tf import config as config_lib
 from bgsplit_tf.data import image_files, pipeline, recipes
+from bgsplit_tf.training import prepare
 
 
 def _jpeg(pixels: np.ndarray, orientation: int = 1) -> bytes:
@@ -89,8 +91,10 @@ def test_a_png_crop_and_a_corrupt_image_fail_or_succeed_like_decoding():
     ("pad_crop", "applications:resnet50", "", (224, 224), "pad_crop"),
 ])
 def test_auto_chooses_inception_for_imagenet_models_and_photographs(recipe, teacher, trunk, size, chosen):
-    resolved, reason = recipes.resolve(recipe, teacher, trunk, size)
-    assert resolved == chosen and "--input_recipe" in reason
+    config = config_lib.TrainConfig(input_recipe=recipe, teacher=teacher, trunk=trunk)
+    resolved = prepare.input_recipe_of(config, size)
+    assert resolved.recipe == chosen and "--input_recipe" in resolved.reason
+    assert resolved.evaluation_fit == ("center_crop" if chosen == "inception" else "stretch")
 
 
 def _encoded_examples(count: int) -> tf.data.Dataset:
