@@ -242,7 +242,7 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
     achieved = flops_train * best[reference] if reference in best else None
     return {
         "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
-                    "bfloat16_cpu_flags": sorted(precision.cpu_flags() & set(precision.NATIVE_BFLOAT16_CPU_FLAGS)),
+                    "bfloat16_cpu_flags": sorted(precision.cpu_flags() & set(precision.BFLOAT16_CPU_FLAGS)),
                     "mixed_precision_auto": precision.resolve(precision.AUTO).reason,
                     "tensorflow": tf.__version__, "keras": keras.__version__,
                     "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (oneDNN on)")},

@@ -37,11 +37,11 @@ def define_flags():
 def write_outputs(results_dir: pathlib.Path, summaries: list[dict], regime, title: str) -> None:
     """results.csv/.md, tuning.csv, regime_map.png and mechanism.png from the map's summaries and ledger."""
     from bgsplit_tf.evaluation import plots
-    from bgsplit_tf.experiments import regime_map
+    from bgsplit_tf.experiments import comparison, regime_map
 
     results_dir.mkdir(parents=True, exist_ok=True)
-    regime_map.write_csv(results_dir / "results.csv", summaries)
-    regime_map.write_csv(results_dir / "tuning.csv", [{**t, "val_mAP": json.dumps(t["val_mAP"])}
+    comparison.write_csv(results_dir / "results.csv", summaries)
+    comparison.write_csv(results_dir / "tuning.csv", [{**t, "val_mAP": json.dumps(t["val_mAP"])}
                                                        for t in regime.tuning])
     ft_lr, ft_length = regime.ft_choice[("fine", 5, 2)]
     tuning = "\n".join(f"| {t['setting']} | {t['val_mAP_mean']:.4f} | {', '.join(f'{v:.4f}' for v in t['val_mAP'])} |"

@@ -1,22 +1,23 @@
 """tf.data pipelines that feed BackgroundSplittingModel.
 
-Training: decode + cache, or (data larger than memory) shuffle or resample the still-encoded
-examples and decode after -> shuffle -> batch (drop_remainder, so the compiled step sees one shape)
--> augment, by one of AUGMENTATIONS (data.recipes): PAD_CROP augments each batch (random crop after
-reflect padding, horizontal flip, one draw per image from stateless ops seeded per batch);
-RANDOM_RESIZED_CROP decodes a random box of each full-resolution image (the cache, if any, keeps the
-encoded examples), seeded per image -> prefetch. One dataset per epoch, its draws seeded by (seed,
-epoch) alone, so an interrupted run resumes mid-epoch on the same batches.
+Training, data that fits in memory: decode once into tensors, then each batch is one gather of a
+drawn order (data.in_memory). Data larger than memory: shuffle or resample the still-encoded examples
+and decode only those drawn -> batch (drop_remainder, so the compiled step sees one shape). Either
+way the batch is augmented by one of AUGMENTATIONS (data.recipes): PAD_CROP augments each batch
+(random crop after reflect padding, horizontal flip, one draw per image from stateless ops seeded per
+batch); RANDOM_RESIZED_CROP decodes a random box of each full-resolution image (the cache, if any,
+keeps the encoded examples), seeded per image -> prefetch. One dataset per epoch, its draws seeded by
+(seed, epoch) alone, so an interrupted run resumes mid-epoch on the same batches.
 Elements: (images float32 [B, H, W, 3] in [0, 255], targets).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import tensorflow as tf
-from absl import logging
+
+from bgsplit_tf.data import in_memory
 
 TARGET_KEYS = ("label", "teacher_label", "teacher_probs")
 PAD_CROP, RANDOM_RESIZED_CROP, NO_AUGMENTATION = "pad_crop", "random_resized_crop", "none"
@@ -28,8 +29,9 @@ EPOCH_SEED_STRIDE = 1_000_003  # > any number of classes
 def augment(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
     """A batch's random crops after reflect padding, then random horizontal flips, one draw per image.
 
-    Vectorised over the batch (one pad, two gathers, one select), so the per-image cost of a tf.data
-    map call is not paid: on 2 CPU cores that overhead stole time from the train step.
+    Vectorised over the batch (one pad and two gathers, the flip folded into the column gather), so
+    the per-image cost of a tf.data map call is not paid: on 2 CPU cores that overhead stole time from
+    the train step.
 
     images: uint8 or float32 [B, H, W, 3]; seed: int64 [2]. Returns float32 [B, H, W, 3].
     """
@@ -40,11 +42,11 @@ def augment(images: tf.Tensor, seed: tf.Tensor, padding: int = 4) -> tf.Tensor:
     seeds = tf.random.experimental.stateless_split(seed, num=3)
     top = tf.random.stateless_uniform([batch], seeds[0], maxval=2 * padding + 1, dtype=tf.int32)
     left = tf.random.stateless_uniform([batch], seeds[1], maxval=2 * padding + 1, dtype=tf.int32)
-    rows = top[:, None] + tf.range(height)[None, :]  # [B, H]
-    cols = left[:, None] + tf.range(width)[None, :]  # [B, W]
-    cropped = tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
     flip = tf.random.stateless_uniform([batch], seeds[2]) < 0.5
-    return tf.where(flip[:, None, None, None], tf.reverse(cropped, axis=[2]), cropped)
+    rows = top[:, None] + tf.range(height)[None, :]  # [B, H]
+    offsets = tf.where(flip[:, None], tf.range(width - 1, -1, -1)[None, :], tf.range(width)[None, :])  # [B, W]
+    cols = left[:, None] + offsets  # [B, W], right to left where flipped
+    return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
 
 def _split_images_and_targets(example):
@@ -66,10 +68,19 @@ def _prepare(examples: tf.data.Dataset, cache: bool, num_examples: int | None) -
     return examples.cache() if cache else examples
 
 
+def rare_mix(num_classes: int, rare_fraction: float) -> list[float]:
+    """Each main class's share of a resampled stream: background 1 - rare_fraction, and rare_fraction
+    split equally among the K = num_classes - 1 rare classes."""
+    if not 0.0 < rare_fraction < 1.0:
+        raise ValueError(f"rare_fraction={rare_fraction} must be strictly between 0 and 1")
+    return [1.0 - rare_fraction] + [rare_fraction / (num_classes - 1)] * (num_classes - 1)
+
+
 def resampler(
     examples: tf.data.Dataset, num_classes: int, rare_fraction: float, num_examples: int,
 ) -> Callable[[int], tf.data.Dataset]:
-    """Oversampling of the rare classes to `rare_fraction` of the stream, split equally among them.
+    """Oversampling of the rare classes to `rare_fraction` of the stream, split equally among them,
+    over examples streamed from disk (in_memory.resampled_order draws the same mix from memory).
 
     Returns draw(seed): one epoch, `num_examples` long (so an epoch keeps its length, and Keras its
     step count), mixed from one stream per main class (filtered, shuffled, repeated) by
@@ -82,12 +93,9 @@ def resampler(
     every draw, and each rare class's stream repeats from there, so the data is read twice per epoch
     whatever K is: once for the rare pool (the first epoch only), once for the background stream.
     """
-    if not 0.0 < rare_fraction < 1.0:
-        raise ValueError(f"rare_fraction={rare_fraction} must be strictly between 0 and 1")
-    num_rare = num_classes - 1
+    weights = rare_mix(num_classes, rare_fraction)
     rare_pool = examples.filter(lambda ex: ex["label"] > 0).cache()
     background = examples.filter(lambda ex: ex["label"] == 0)
-    weights = [1.0 - rare_fraction] + [rare_fraction / num_rare] * num_rare
 
     def draw(seed: int) -> tf.data.Dataset:
         streams = [
@@ -128,10 +136,8 @@ def training_epochs(
     [0, 255], targets dict), starting after its first `skip` batches. Each epoch's draws come from
     epoch_seed(seed, epoch) alone, so the same (epoch, skip) gives the same batches in any process
     (bit for bit under tf.config.experimental.enable_op_determinism): an interrupted run resumes
-    exactly where it stopped. The decoded-image cache sits below the per-epoch stages and every
-    epoch's dataset shares it; the first call fills it in one pass (a half-read memory cache would be
-    dropped when an epoch stops before the end of its data, as distributed epochs of a fixed step
-    count do).
+    exactly where it stopped. With `cache`, the first call decodes every example into memory in one
+    pass and every epoch's dataset gathers its batches from there (in_memory.training_epochs).
 
     Args:
       examples: {"image": uint8 [H, W, 3] (or encoded, with `decode`), "label", "teacher_label",
@@ -139,13 +145,13 @@ def training_epochs(
       batch_size: images per step; the last partial batch is dropped.
       seed: shuffling, sampling and augmentation seed of the run.
       augmentation: one of AUGMENTATIONS; NO_AUGMENTATION feeds the images as `decode` gives them.
-      cache: keep the examples in memory after the first epoch: decoded (decoded first), or encoded
-        with RANDOM_RESIZED_CROP, whose crops need each full image; without, the encoded examples
-        are shuffled or resampled and only those drawn are decoded, every epoch.
+      cache: keep the examples in memory: decoded, or encoded with RANDOM_RESIZED_CROP, whose crops
+        need each full image; without, the encoded examples are shuffled or resampled and only those
+        drawn are decoded, every epoch.
       num_examples: if known, declared to tf.data so Keras knows the steps per epoch up front;
         required by resampling, whose epochs are that long.
-      rare_batch_fraction: 0 samples the data as it is; otherwise `resampler` makes the rare classes
-        this fraction of each batch (in expectation).
+      rare_batch_fraction: 0 samples the data as it is; otherwise the rare classes make this fraction
+        of each batch, in expectation (rare_mix).
       num_classes: K + 1, required by resampling.
       decode: turns an example's encoded "image" into pixels (a source's `decode`); None when the
         examples are decoded already.
@@ -156,13 +162,18 @@ def training_epochs(
         raise ValueError("resampling needs num_examples (the epoch length) and num_classes")
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"augmentation={augmentation!r} is not one of {AUGMENTATIONS}")
+    if cache and augmentation != RANDOM_RESIZED_CROP:
+        decoded = _decoded(examples, decode)
+        return in_memory.training_epochs(
+            decoded, [key for key in TARGET_KEYS if key in decoded.element_spec], batch_size,
+            lambda epoch: epoch_seed(seed, epoch),
+            augment if augmentation == PAD_CROP else lambda images, _: tf.cast(images, tf.float32),
+            class_weights=rare_mix(num_classes, rare_batch_fraction) if rare_batch_fraction > 0 else None,
+            epoch_length=num_examples)
     if augmentation == RANDOM_RESIZED_CROP:
         if decode_random_crop is None:
             raise ValueError("random_resized_crop needs decode_random_crop")
         examples = _prepare(examples, cache, num_examples if rare_batch_fraction == 0 else None)
-        cache = False  # nothing decoded is kept
-    elif cache:
-        examples, decode = _prepare(_decoded(examples, decode), cache=True, num_examples=num_examples), None
     elif rare_batch_fraction == 0:
         examples = _prepare(examples, cache=False, num_examples=num_examples)
     if rare_batch_fraction > 0:
@@ -171,17 +182,7 @@ def training_epochs(
         def draw(seed: int) -> tf.data.Dataset:
             return examples.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
 
-    cache_filled = not cache
-
     def epoch_batches(epoch: int = 0, skip: int = 0) -> tf.data.Dataset:
-        nonlocal cache_filled
-        if not cache_filled:  # decode everything into the cache now, so that no epoch leaves it half full
-            logging.info("Decoding the training images into memory (one pass, then none per epoch; "
-                         "--cache_decoded=no decodes them every epoch instead)")
-            started = time.time()
-            count = int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-            logging.info("Decoded %d training examples into memory in %.1f s", count, time.time() - started)
-            cache_filled = True
         seed_of_epoch = epoch_seed(seed, epoch)
         seeds = tf.data.Dataset.random(seed=seed_of_epoch, rerandomize_each_iteration=True).batch(2)
         if augmentation == RANDOM_RESIZED_CROP:  # one seed per image

@@ -118,10 +118,10 @@ def _fraction_tag(fraction: float | None) -> str:
 class Runner:
     """Runs (or skips, when finished) single training runs and remembers their rows."""
 
-    def __init__(self, base: config_lib.TrainConfig):
+    def __init__(self, base: config_lib.TrainConfig, memo: prepare.TargetsMemo | None = None):
         self.base = base
         self.root = pathlib.Path(base.output_dir)
-        self.memo = prepare.TargetsMemo()
+        self.memo = memo or prepare.TargetsMemo()  # shared by runners over the same data: targets once
 
     def config(self, method: str, values: dict, fraction: float | None, seed: int) -> config_lib.TrainConfig:
         """The config of one run: base flags, the method's overrides and grid values, the cell."""
@@ -231,9 +231,11 @@ def tuning_summary(tuning_rows: list[dict], chosen: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_csv(path: pathlib.Path, rows: list[dict]) -> None:
+def write_csv(path: pathlib.Path, rows: list[dict]) -> None:
+    """rows (dicts, the union of their keys as columns) -> CSV."""
+    fields = list(dict.fromkeys(key for row in rows for key in row))
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
 
@@ -266,9 +268,9 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
         for seed in grid.seeds
         for method in grid.methods
     ]
-    _write_csv(root / "results.csv", rows)
+    write_csv(root / "results.csv", rows)
     if tuning_rows:
-        _write_csv(root / "tuning.csv", tuning_rows)
+        write_csv(root / "tuning.csv", tuning_rows)
     task = (f"{base.dataset}: K={base.num_rare}, " +
             (f"N={base.positives_per_class}" if grid.fractions == (None,) else "N from the background fraction"))
     (root / "results.md").write_text(

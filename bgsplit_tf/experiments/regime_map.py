@@ -14,7 +14,6 @@ from the run's is an error naming the run.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import pathlib
@@ -380,12 +379,3 @@ def markdown_table(summaries: list[dict]) -> str:
             f"{s['diff_mean']:+.3f} ({s['diff_low']:+.3f}, {s['diff_high']:+.3f}) | {s['wins']}/{s['pairs']} | "
             f"{s['verdict']} |")
     return "\n".join(lines) + "\n"
-
-
-def write_csv(path: pathlib.Path, rows: list[dict]) -> None:
-    """rows (dicts, the union of their keys as columns) -> CSV."""
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)

@@ -1,9 +1,11 @@
 """The trunk's compute precision (--mixed_precision), and what `auto` chooses on this hardware.
 
-bfloat16 halves the bytes every convolution moves and, where the silicon multiplies it natively, runs
-the multiplications faster: CPUs with AMX (amx_bf16) or AVX-512 BF16 (avx512_bf16) instructions, GPUs
-of compute capability 8.0 or newer (Ampere), and TPUs. Elsewhere the conversions cost more than they
-save, and `auto` keeps float32. Variables, logits and losses stay float32 in every case.
+bfloat16 halves the bytes every convolution moves and, where the silicon multiplies bfloat16 matrices
+natively, runs the multiplications faster: CPUs with AMX tiles (amx_tile and amx_bf16), GPUs of compute
+capability 8.0 or newer (Ampere), and TPUs. `auto` picks bfloat16 there and float32 elsewhere. A CPU
+with AVX-512 BF16 (avx512_bf16) but no AMX has bfloat16 dot-product instructions, yet on it the trunk
+runs barely faster in bfloat16 (bgsplit-bench, case h), so `auto` keeps float32 there too. Variables,
+logits and losses stay float32 in every case.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import pathlib
 import tensorflow as tf
 
 OFF, BFLOAT16, FLOAT16, AUTO = "off", "bfloat16", "float16", "auto"
-NATIVE_BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+AMX_BFLOAT16_CPU_FLAGS = ("amx_tile", "amx_bf16")  # both present: bfloat16 matrix tiles
+BFLOAT16_CPU_FLAGS = (*AMX_BFLOAT16_CPU_FLAGS, "avx512_bf16")  # every bfloat16 flag, reported
 BFLOAT16_GPU_CAPABILITY = (8, 0)
 CPUINFO = pathlib.Path("/proc/cpuinfo")
 
@@ -60,7 +63,11 @@ def resolve(setting: str, cpuinfo: pathlib.Path = CPUINFO) -> Precision:
                                                 "multiplies bfloat16 natively")
         return Precision(OFF, setting, f"a GPU of compute capability {capability[0]}.{capability[1]} (below 8.0) "
                                        "has no native bfloat16")
-    native = tuple(flag for flag in NATIVE_BFLOAT16_CPU_FLAGS if flag in cpu_flags(cpuinfo))
-    if native:
-        return Precision(BFLOAT16, setting, f"this CPU multiplies bfloat16 natively ({', '.join(native)})", native)
-    return Precision(OFF, setting, f"this CPU has none of {', '.join(NATIVE_BFLOAT16_CPU_FLAGS)}: float32")
+    present = tuple(flag for flag in BFLOAT16_CPU_FLAGS if flag in cpu_flags(cpuinfo))
+    if set(AMX_BFLOAT16_CPU_FLAGS) <= set(present):
+        return Precision(BFLOAT16, setting, f"this CPU multiplies bfloat16 matrices natively ({', '.join(present)})",
+                         present)
+    if present:
+        return Precision(OFF, setting, f"this CPU has {', '.join(present)} but no AMX tiles, where bfloat16 gains "
+                                       "too little: float32", present)
+    return Precision(OFF, setting, f"this CPU has none of {', '.join(BFLOAT16_CPU_FLAGS)}: float32")
