@@ -14,7 +14,7 @@ from absl import logging
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.data import bad_images
-from bgsplit_tf.training import checkpoints, faults
+from bgsplit_tf.training import checkpoints, faults, precision
 
 FLAGS_FILE = "flags.txt"
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
@@ -22,6 +22,9 @@ METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 # is trained: a run may resume, or count as the same, with them changed.
 NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_cache_dir", "checkpoint_steps",
                 "verbose", "log_every_steps")
+# Flags compared by what they mean on this machine: --mixed_precision by the precision it resolves to,
+# so a run trained with "off" is the same run as "auto" where auto keeps float32.
+RESOLVED = {"mixed_precision": lambda value: precision.resolve(value).chosen}
 
 
 def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig) -> dict[str, tuple[str, str]]:
@@ -29,11 +32,17 @@ def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig)
     that differ, as the strings config.flag_values gives. NOT_COMPARED flags are ignored; a flag the
     stored set lacks (one added to bgsplit_tf since it was written) counts at its default value; a
     stored flag this version no longer has is ignored; stored values in an earlier version's form are
-    read as that version meant them (config.canonical_flag_values)."""
+    read as that version meant them (config.canonical_flag_values); RESOLVED flags count as equal
+    when they resolve alike."""
     stored = config_lib.canonical_flag_values(stored)
     current, defaults = config.flag_values(), config_lib.TrainConfig.default_flag_values()
+
+    def differs(name: str, old: str, new: str) -> bool:
+        resolved = RESOLVED.get(name)
+        return old != new and (resolved is None or resolved(old) != resolved(new))
+
     return {name: (stored.get(name, defaults[name]), value) for name, value in current.items()
-            if name not in NOT_COMPARED and stored.get(name, defaults[name]) != value}
+            if name not in NOT_COMPARED and differs(name, stored.get(name, defaults[name]), value)}
 
 
 def describe_differences(differences: dict[str, tuple[str, str]]) -> str:

@@ -28,3 +28,10 @@ def test_an_explicit_setting_is_kept_whatever_the_cpu(tmp_path):
     for setting in ("off", "bfloat16", "float16"):
         assert precision.resolve(setting, _cpuinfo(tmp_path, "amx_bf16")).chosen == setting
     assert precision.resolve("auto", tmp_path / "absent").chosen == "off"  # no /proc/cpuinfo: float32
+
+
+def test_the_cpu_flags_come_from_the_file_the_environment_names(tmp_path, monkeypatch):
+    monkeypatch.setenv(precision.CPUINFO_ENV, str(_cpuinfo(tmp_path, "amx_tile amx_bf16")))
+    assert precision.resolve("auto").chosen == "bfloat16"
+    monkeypatch.setenv(precision.CPUINFO_ENV, str(tmp_path / "absent"))
+    assert precision.resolve("auto").chosen == "off"

@@ -74,3 +74,18 @@ def test_flags_saved_by_an_earlier_version_as_python_strings_are_the_same_run():
         "lr_decay_epochs": ("4,8", "4,9")}
     assert run_folder.same_run_differences(earlier, dataclasses.replace(config, augment=False)) == {
         "augment": ("true", "false")}
+
+
+def test_a_precision_is_the_same_run_as_the_auto_that_resolves_to_it(tmp_path, monkeypatch):
+    """Runs trained at --mixed_precision=off (the default before auto) stay finished under auto where
+    auto keeps float32 (the suite's setting), and bfloat16 is another run."""
+    config = config_lib.TrainConfig(output_dir=str(tmp_path / "run"), mixed_precision="off")
+    _finished(tmp_path / "run", config)
+    assert run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="auto")) == {"test": {"mAP": 0.5}}
+    with pytest.raises(ValueError, match=r"--mixed_precision=off then, bfloat16 now"):
+        run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="bfloat16"))
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: avx512f amx_tile amx_bf16\n")
+    monkeypatch.setenv("BGSPLIT_CPUINFO", str(cpuinfo))  # a CPU where auto picks bfloat16
+    with pytest.raises(ValueError, match=r"--mixed_precision=off then, auto now"):
+        run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="auto"))
