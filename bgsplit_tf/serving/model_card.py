@@ -31,7 +31,8 @@ def model_card(metrics: dict) -> str:
     """The Markdown model card of a finished run. metrics: the run's metrics.json dict (what
     training.run.run_training returns). ValueError naming the first missing key if it is not one."""
     _check(metrics)
-    sections = (_summary(metrics), _data(metrics), _model(metrics["config"], metrics.get("input_recipe")), _results(metrics),
+    sections = (_summary(metrics), _data(metrics),
+                _model(metrics["config"], metrics.get("input_recipe"), metrics.get("precision")), _results(metrics),
                 _operating_points(metrics), _usage(metrics), _limits(metrics))
     return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
 
@@ -118,7 +119,9 @@ def _data(metrics: dict) -> list[str]:
     return lines
 
 
-def _model(config: dict, input_recipe: dict | None) -> list[str]:
+def _model(config: dict, input_recipe: dict | None, precision: dict | None) -> list[str]:
+    """input_recipe, precision: metrics.json's records of what --input_recipe and --mixed_precision chose
+    (absent from runs of earlier versions)."""
     teacher, trunk = _flag(config, "teacher"), _flag(config, "trunk")
     inputs = [] if input_recipe is None else [
         f"- Input: the `{input_recipe['recipe']}` recipe ({input_recipe['reason']}); the model sees each image as "
@@ -133,6 +136,7 @@ def _model(config: dict, input_recipe: dict | None) -> list[str]:
             f"- Method: {_method(config)}",
             f"- Imbalance methods: {', '.join(imbalance) if imbalance else 'none'}",
             *inputs,
+            *([] if precision is None else [f"- Trunk precision: {precision['chosen']} ({precision['reason']})"]),
             f"- Training: {', '.join(_setting(config, name) for name in TRAINING_FLAGS)}"]
 
 

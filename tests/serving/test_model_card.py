@@ -129,3 +129,11 @@ def test_a_training_run_writes_its_card_before_metrics_and_into_its_export(image
     # lynx, not rare, is background here.
     assert "| background | 54 | 27 | 27 |" in card and "| fox | 2 | 3 | 3 |" in card and "| owl | 2 | 3 | 3 |" in card
     assert "chosen on 3 validation positives of each class" in card
+
+
+def test_the_card_says_which_precision_the_trunk_computed_in_and_why():
+    metrics = {**_metrics(), "precision": {"chosen": "bfloat16", "setting": "auto", "cpu_flags": ["amx_tile"],
+                                           "reason": "this CPU multiplies bfloat16 matrices natively (amx_tile)"}}
+    card = model_card.model_card(metrics)
+    assert "- Trunk precision: bfloat16 (this CPU multiplies bfloat16 matrices natively (amx_tile))" in card
+    assert "Trunk precision" not in model_card.model_card(_metrics())  # a run of an earlier version
