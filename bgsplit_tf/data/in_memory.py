@@ -26,14 +26,15 @@ EpochBatches = Callable[..., tf.data.Dataset]  # (epoch, skip=0) -> that epoch's
 
 def load(examples: tf.data.Dataset, keys: Sequence[str]) -> dict[str, tf.Tensor]:
     """Every example's `keys` stacked in one pass over `examples` (the pass that decodes them):
-    {key: tensor [N, ...]} in the examples' order."""
+    {key: tensor [N, ...]} in the examples' order. Each key's batches are joined and then dropped
+    before the next key's, so the peak is the data plus one copy of its largest key."""
     parts = {key: [] for key in keys}
-    for batch in examples.map(lambda ex: {key: ex[key] for key in keys}).batch(LOAD_BATCH).as_numpy_iterator():
+    for batch in examples.map(lambda ex: {key: ex[key] for key in keys}).batch(LOAD_BATCH):
         for key in keys:
             parts[key].append(batch[key])
     if not parts[keys[0]]:
         raise ValueError("there are no training examples to hold in memory")
-    return {key: tf.convert_to_tensor(np.concatenate(part)) for key, part in parts.items()}
+    return {key: tf.concat(parts.pop(key), axis=0) for key in keys}
 
 
 def permutation(size: int, seed: tf.Tensor) -> tf.Tensor:
@@ -89,7 +90,8 @@ def training_epochs(examples: tf.data.Dataset, target_keys: Sequence[str], batch
       transform: (uint8 images [B, H, W, 3], seed int64 [2]) -> float32 images, the batch's augmentation.
       class_weights: None shuffles the examples (an epoch is one permutation of them); otherwise each
         class's share of the epoch, classes being the labels 0..len(class_weights)-1 (resampled_order).
-      epoch_length: examples per resampled epoch (required with class_weights).
+      epoch_length: examples per epoch: required with class_weights; without, if given, the number of
+        examples loaded, which must match (a mismatch is an error naming both).
     """
     if class_weights is not None and epoch_length is None:
         raise ValueError("resampling needs the epoch length")
@@ -101,10 +103,13 @@ def training_epochs(examples: tf.data.Dataset, target_keys: Sequence[str], batch
                      "--cache_decoded=no decodes them every epoch instead)")
         started = time.time()
         tensors.update(load(examples, ["image", *target_keys]))
+        loaded = int(tensors["image"].shape[0])
+        if class_weights is None and epoch_length is not None and loaded != epoch_length:
+            raise ValueError(f"{loaded} training examples were loaded where {epoch_length} were expected; "
+                             "the data changed since it was counted: run again to count it afresh")
         if class_weights is not None:
             members.extend(class_members(tensors["label"].numpy(), len(class_weights)))
-        logging.info("Decoded %d training examples into memory in %.1f s", int(tensors["image"].shape[0]),
-                     time.time() - started)
+        logging.info("Decoded %d training examples into memory in %.1f s", loaded, time.time() - started)
 
     def draw(seed: tf.Tensor) -> tf.Tensor:
         if class_weights is None:

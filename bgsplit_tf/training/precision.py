@@ -43,9 +43,9 @@ class Precision:
 def cpu_flags(cpuinfo: pathlib.Path | None = None) -> frozenset[str]:
     """The instruction-set flags the kernel reports for this CPU: those of `cpuinfo`, else of the file
     $BGSPLIT_CPUINFO names (the test suite names a missing one, so that `auto` means float32 whatever
-    machine runs it), else of /proc/cpuinfo. Empty where the file is absent."""
-    cpuinfo = cpuinfo or pathlib.Path(os.environ.get(CPUINFO_ENV, CPUINFO))
-    if not cpuinfo.exists():
+    machine runs it), else of /proc/cpuinfo. Empty where that is not a file."""
+    cpuinfo = cpuinfo or pathlib.Path(os.environ.get(CPUINFO_ENV) or CPUINFO)
+    if not cpuinfo.is_file():
         return frozenset()
     for line in cpuinfo.read_text().splitlines():
         if line.startswith("flags"):

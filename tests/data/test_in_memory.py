@@ -54,3 +54,12 @@ def test_batches_are_the_gathered_rows_with_their_own_targets():
         seen.extend(rows)
     assert sorted(seen) == list(range(n))  # one epoch without resampling: every example once
 
+
+
+def test_a_count_that_no_longer_matches_the_data_is_an_error_naming_both():
+    examples = tf.data.Dataset.from_tensor_slices({"image": np.zeros((10, 4, 4, 3), "uint8"),
+                                                   "label": np.zeros(10, "int32")})
+    epochs = in_memory.training_epochs(examples, ["label"], 4, lambda epoch: epoch,
+                                       lambda batch, _: tf.cast(batch, tf.float32), epoch_length=12)
+    with pytest.raises(ValueError, match="10 training examples were loaded where 12 were expected"):
+        epochs(0)

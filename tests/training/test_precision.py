@@ -35,3 +35,8 @@ def test_the_cpu_flags_come_from_the_file_the_environment_names(tmp_path, monkey
     assert precision.resolve("auto").chosen == "bfloat16"
     monkeypatch.setenv(precision.CPUINFO_ENV, str(tmp_path / "absent"))
     assert precision.resolve("auto").chosen == "off"
+
+
+def test_an_empty_environment_variable_means_this_machines_own_flags(monkeypatch):
+    monkeypatch.setenv(precision.CPUINFO_ENV, "")
+    assert precision.cpu_flags() == precision.cpu_flags(precision.CPUINFO)
