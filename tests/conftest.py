@@ -4,10 +4,10 @@ of camera-trap-like image files."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# --mixed_precision=auto (the default) follows the CPU's flags; reading them from a file that does not
-# exist makes it float32 on any machine, so the suite's figures do not depend on which CPU runs it.
-# Set BGSPLIT_CPUINFO=/proc/cpuinfo to run the suite at this machine's own choice.
-os.environ.setdefault("BGSPLIT_CPUINFO", "/nonexistent/bgsplit-tests-cpuinfo")
+# --mixed_precision=auto (the default) follows the hardware; pinning it to float32 makes the suite's
+# figures the same on any machine (CPU with or without AMX, GPU, TPU). Inherited by the suite's
+# subprocesses. Set BGSPLIT_AUTO_PRECISION=bfloat16 to run the suite in bfloat16.
+os.environ.setdefault("BGSPLIT_AUTO_PRECISION", "off")
 
 import pathlib
 

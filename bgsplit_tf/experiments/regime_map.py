@@ -160,7 +160,7 @@ def ledger_row(setting: Setting, seed: int, config: config_lib.TrainConfig, metr
     last = {key: values[-1] for key, values in history.items() if values}
     return {
         "key": f"{setting.tag()}/seed_{seed}", "method": setting.method, "setting": dataclasses.asdict(setting),
-        "seed": seed, "flags": config.to_flag_lines(), "val_mAP": metrics["val"]["mAP"],
+        "seed": seed, "flags": run_folder.recorded(config).to_flag_lines(), "val_mAP": metrics["val"]["mAP"],
         "test_mAP": metrics["test"]["mAP"],
         "train_background_fraction": metrics["task"]["train"]["background_fraction"],
         "rare_categories": metrics["task"]["rare_categories"], "wall_seconds": metrics["wall_seconds"],

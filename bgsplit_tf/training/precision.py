@@ -5,7 +5,8 @@ natively, runs the multiplications faster: CPUs with AMX tiles (amx_tile and amx
 capability 8.0 or newer (Ampere), and TPUs. `auto` picks bfloat16 there and float32 elsewhere. A CPU
 with AVX-512 BF16 (avx512_bf16) but no AMX has bfloat16 dot-product instructions, yet on it the trunk
 runs barely faster in bfloat16 (bgsplit-bench, case h), so `auto` keeps float32 there too. Variables,
-logits and losses stay float32 in every case.
+logits and losses stay float32 in every case. $BGSPLIT_AUTO_PRECISION, where set, is what `auto` means
+whatever the hardware (the test suite sets it to off, so that its figures do not depend on the machine).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ AMX_BFLOAT16_CPU_FLAGS = ("amx_tile", "amx_bf16")  # both present: bfloat16 matr
 BFLOAT16_CPU_FLAGS = (*AMX_BFLOAT16_CPU_FLAGS, "avx512_bf16")  # every bfloat16 flag, reported
 BFLOAT16_GPU_CAPABILITY = (8, 0)
 CPUINFO = pathlib.Path("/proc/cpuinfo")
-CPUINFO_ENV = "BGSPLIT_CPUINFO"  # read the CPU's flags from this file instead (a missing file: no flags)
+AUTO_ENV = "BGSPLIT_AUTO_PRECISION"  # pins what auto chooses: off, bfloat16 or float16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,11 +41,9 @@ class Precision:
         return "float32" if self.chosen == OFF else f"mixed_{self.chosen}"
 
 
-def cpu_flags(cpuinfo: pathlib.Path | None = None) -> frozenset[str]:
-    """The instruction-set flags the kernel reports for this CPU: those of `cpuinfo`, else of the file
-    $BGSPLIT_CPUINFO names (the test suite names a missing one, so that `auto` means float32 whatever
-    machine runs it), else of /proc/cpuinfo. Empty where that is not a file."""
-    cpuinfo = cpuinfo or pathlib.Path(os.environ.get(CPUINFO_ENV) or CPUINFO)
+def cpu_flags(cpuinfo: pathlib.Path = CPUINFO) -> frozenset[str]:
+    """The instruction-set flags the kernel reports for this CPU in `cpuinfo` (/proc/cpuinfo's format).
+    Empty where that is not a file."""
     if not cpuinfo.is_file():
         return frozenset()
     for line in cpuinfo.read_text().splitlines():
@@ -53,11 +52,17 @@ def cpu_flags(cpuinfo: pathlib.Path | None = None) -> frozenset[str]:
     return frozenset()
 
 
-def resolve(setting: str, cpuinfo: pathlib.Path | None = None) -> Precision:
+def resolve(setting: str) -> Precision:
     """What --mixed_precision=setting means on this machine: itself, or for AUTO the choice of the
-    module docstring (the first accelerator decides; a CPU by its flags)."""
+    module docstring ($BGSPLIT_AUTO_PRECISION, else the first accelerator, else the CPU's flags)."""
     if setting != AUTO:
         return Precision(setting, setting, f"--mixed_precision={setting}")
+    pinned = os.environ.get(AUTO_ENV)
+    if pinned:
+        if pinned not in (OFF, BFLOAT16, FLOAT16):
+            raise ValueError(f"${AUTO_ENV}={pinned!r}: expected {OFF}, {BFLOAT16} or {FLOAT16} (or unset it to let "
+                             "the hardware decide).")
+        return Precision(pinned, setting, f"${AUTO_ENV}={pinned} pins what auto chooses")
     if tf.config.list_logical_devices("TPU"):
         return Precision(BFLOAT16, setting, "a TPU multiplies bfloat16 natively")
     gpus = tf.config.list_physical_devices("GPU")
@@ -68,11 +73,16 @@ def resolve(setting: str, cpuinfo: pathlib.Path | None = None) -> Precision:
                                                 "multiplies bfloat16 natively")
         return Precision(OFF, setting, f"a GPU of compute capability {capability[0]}.{capability[1]} (below 8.0) "
                                        "has no native bfloat16")
-    present = tuple(flag for flag in BFLOAT16_CPU_FLAGS if flag in cpu_flags(cpuinfo))
+    return for_cpu(cpu_flags())
+
+
+def for_cpu(flags: frozenset[str]) -> Precision:
+    """`auto`'s choice on a CPU with these instruction-set flags (cpu_flags): bfloat16 with AMX tiles."""
+    present = tuple(flag for flag in BFLOAT16_CPU_FLAGS if flag in flags)
     if set(AMX_BFLOAT16_CPU_FLAGS) <= set(present):
-        return Precision(BFLOAT16, setting, f"this CPU multiplies bfloat16 matrices natively ({', '.join(present)})",
+        return Precision(BFLOAT16, AUTO, f"this CPU multiplies bfloat16 matrices natively ({', '.join(present)})",
                          present)
     if present:
-        return Precision(OFF, setting, f"this CPU has {', '.join(present)} but no AMX tiles, where bfloat16 gains "
-                                       "too little: float32", present)
-    return Precision(OFF, setting, f"this CPU has none of {', '.join(BFLOAT16_CPU_FLAGS)}: float32")
+        return Precision(OFF, AUTO, f"this CPU has {', '.join(present)} but no AMX tiles, where bfloat16 gains "
+                                    "too little: float32", present)
+    return Precision(OFF, AUTO, f"this CPU has none of {', '.join(BFLOAT16_CPU_FLAGS)}: float32")

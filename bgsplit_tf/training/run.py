@@ -105,7 +105,8 @@ def _train(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: kera
     ]
     if verbose is None:
         verbose = loop.keras_verbosity(config.verbose, run.steps_per_epoch)
-    run_checkpoints = checkpoints.RunCheckpoints(output_dir, model, config.flag_values(), config.checkpoint_steps)
+    run_checkpoints = checkpoints.RunCheckpoints(output_dir, model, run_folder.recorded(config).flag_values(),
+                                                  config.checkpoint_steps)
     started = time.time()
     history = loop.train(
         model, lambda epoch, skip: distribute.distributed_batches(

@@ -6,6 +6,7 @@ resume check, the refusal of a finished run and the experiment runners' resume a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -22,9 +23,17 @@ METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 # is trained: a run may resume, or count as the same, with them changed.
 NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_cache_dir", "checkpoint_steps",
                 "verbose", "log_every_steps")
-# Flags compared by what they mean on this machine: --mixed_precision by the precision it resolves to,
-# so a run trained with "off" is the same run as "auto" where auto keeps float32.
+# Flags whose value means something different from machine to machine: a run folder records what they
+# resolved to where the run trained (recorded), and a flag set is compared by what it resolves to where
+# the check runs. A run trained at auto = bfloat16 is then another run than auto on a float32 machine,
+# and one trained at "off" is the same run as "auto" where auto keeps float32.
 RESOLVED = {"mixed_precision": lambda value: precision.resolve(value).chosen}
+
+
+def recorded(config: config_lib.TrainConfig) -> config_lib.TrainConfig:
+    """The config as a run folder records it (flags.txt, checkpoints): RESOLVED flags at the values they
+    resolve to on this machine, so that re-running flags.txt trains what was trained."""
+    return dataclasses.replace(config, **{name: resolve(getattr(config, name)) for name, resolve in RESOLVED.items()})
 
 
 def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig) -> dict[str, tuple[str, str]]:
@@ -33,7 +42,7 @@ def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig)
     stored set lacks (one added to bgsplit_tf since it was written) counts at its default value; a
     stored flag this version no longer has is ignored; stored values in an earlier version's form are
     read as that version meant them (config.canonical_flag_values); RESOLVED flags count as equal
-    when they resolve alike."""
+    when they resolve alike on this machine, and the current value names what it resolves to."""
     stored = config_lib.canonical_flag_values(stored)
     current, defaults = config.flag_values(), config_lib.TrainConfig.default_flag_values()
 
@@ -41,7 +50,11 @@ def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig)
         resolved = RESOLVED.get(name)
         return old != new and (resolved is None or resolved(old) != resolved(new))
 
-    return {name: (stored.get(name, defaults[name]), value) for name, value in current.items()
+    def shown(name: str, value: str) -> str:  # "auto (off here)" for a RESOLVED flag
+        resolved = RESOLVED[name](value) if name in RESOLVED else value
+        return value if resolved == value else f"{value} ({resolved} here)"
+
+    return {name: (stored.get(name, defaults[name]), shown(name, value)) for name, value in current.items()
             if name not in NOT_COMPARED and differs(name, stored.get(name, defaults[name]), value)}
 
 
@@ -74,7 +87,8 @@ def finished_metrics(config: config_lib.TrainConfig) -> dict | None:
 def open_run_folder(output_dir: pathlib.Path, config: config_lib.TrainConfig) -> None:
     """Makes output_dir ready for this config's run, before any work is done: a finished run is refused
     (refuse_finished_run), a checkpoint written under other flags is refused naming them (so that a
-    refused resume leaves flags.txt and everything else as they were), then flags.txt is written."""
+    refused resume leaves flags.txt and everything else as they were), then flags.txt is written (as
+    recorded: what --mixed_precision=auto chose here, not "auto")."""
     refuse_finished_run(output_dir, config.overwrite)
     saved = checkpoints.newest_saved_flags(output_dir / checkpoints.DIRECTORY)
     differences = same_run_differences(saved, config) if saved is not None else {}
@@ -84,7 +98,7 @@ def open_run_folder(output_dir: pathlib.Path, config: config_lib.TrainConfig) ->
             f"({describe_differences(differences)}). Run the same command to resume it, or pass --overwrite to "
             "start afresh.")
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / FLAGS_FILE).write_text("\n".join(config.to_flag_lines()) + "\n")
+    (output_dir / FLAGS_FILE).write_text("\n".join(recorded(config).to_flag_lines()) + "\n")
 
 
 def write_metrics(output_dir: pathlib.Path, results: dict) -> None:

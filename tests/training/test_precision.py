@@ -1,4 +1,5 @@
-"""--mixed_precision=auto: bfloat16 where the CPU has AMX tiles, float32 elsewhere, said why."""
+"""--mixed_precision=auto: bfloat16 where the CPU has AMX tiles, float32 elsewhere, said why; pinned
+by $BGSPLIT_AUTO_PRECISION whatever the hardware."""
 
 import pytest
 
@@ -18,25 +19,36 @@ def _cpuinfo(tmp_path, flags: str):
     ("avx512f avx512_vnni", "off", (), "none of"),
 ])
 def test_auto_follows_the_cpu_flags_and_says_why(tmp_path, flags, chosen, native, why):
-    resolved = precision.resolve("auto", _cpuinfo(tmp_path, flags))
+    resolved = precision.for_cpu(precision.cpu_flags(_cpuinfo(tmp_path, flags)))
     assert (resolved.chosen, resolved.cpu_flags, resolved.setting) == (chosen, native, "auto")
     assert why in resolved.reason
     assert resolved.trunk_dtype == ("mixed_bfloat16" if chosen == "bfloat16" else "float32")
 
 
-def test_an_explicit_setting_is_kept_whatever_the_cpu(tmp_path):
+def test_a_missing_cpuinfo_has_no_flags(tmp_path):
+    assert precision.cpu_flags(tmp_path / "absent") == frozenset()
+    assert precision.cpu_flags(tmp_path) == frozenset()  # a folder, not a file
+
+
+def test_an_explicit_setting_is_kept_whatever_auto_would_choose(monkeypatch):
+    monkeypatch.setenv(precision.AUTO_ENV, "bfloat16")
     for setting in ("off", "bfloat16", "float16"):
-        assert precision.resolve(setting, _cpuinfo(tmp_path, "amx_bf16")).chosen == setting
-    assert precision.resolve("auto", tmp_path / "absent").chosen == "off"  # no /proc/cpuinfo: float32
+        assert precision.resolve(setting).chosen == setting
 
 
-def test_the_cpu_flags_come_from_the_file_the_environment_names(tmp_path, monkeypatch):
-    monkeypatch.setenv(precision.CPUINFO_ENV, str(_cpuinfo(tmp_path, "amx_tile amx_bf16")))
-    assert precision.resolve("auto").chosen == "bfloat16"
-    monkeypatch.setenv(precision.CPUINFO_ENV, str(tmp_path / "absent"))
-    assert precision.resolve("auto").chosen == "off"
+def test_the_environment_pins_what_auto_chooses(monkeypatch):
+    for pinned in ("off", "bfloat16"):
+        monkeypatch.setenv(precision.AUTO_ENV, pinned)
+        resolved = precision.resolve("auto")
+        assert (resolved.chosen, resolved.setting) == (pinned, "auto")
+        assert precision.AUTO_ENV in resolved.reason
+    monkeypatch.setenv(precision.AUTO_ENV, "fp8")
+    with pytest.raises(ValueError, match=r"BGSPLIT_AUTO_PRECISION='fp8': expected off, bfloat16 or float16"):
+        precision.resolve("auto")
 
 
-def test_an_empty_environment_variable_means_this_machines_own_flags(monkeypatch):
-    monkeypatch.setenv(precision.CPUINFO_ENV, "")
-    assert precision.cpu_flags() == precision.cpu_flags(precision.CPUINFO)
+def test_without_the_environment_this_machine_decides(monkeypatch):
+    monkeypatch.delenv(precision.AUTO_ENV, raising=False)
+    assert precision.resolve("auto").reason != precision.resolve("off").reason
+    monkeypatch.setenv(precision.AUTO_ENV, "")  # empty counts as unset
+    assert precision.AUTO_ENV not in precision.resolve("auto").reason

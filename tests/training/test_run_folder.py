@@ -84,8 +84,20 @@ def test_a_precision_is_the_same_run_as_the_auto_that_resolves_to_it(tmp_path, m
     assert run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="auto")) == {"test": {"mAP": 0.5}}
     with pytest.raises(ValueError, match=r"--mixed_precision=off then, bfloat16 now"):
         run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="bfloat16"))
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("flags\t\t: avx512f amx_tile amx_bf16\n")
-    monkeypatch.setenv("BGSPLIT_CPUINFO", str(cpuinfo))  # a CPU where auto picks bfloat16
-    with pytest.raises(ValueError, match=r"--mixed_precision=off then, auto now"):
+    monkeypatch.setenv("BGSPLIT_AUTO_PRECISION", "bfloat16")  # a machine where auto picks bfloat16
+    with pytest.raises(ValueError, match=r"--mixed_precision=off then, auto \(bfloat16 here\) now"):
         run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="auto"))
+
+
+def test_a_run_folder_records_what_auto_chose_and_another_machine_is_another_run(tmp_path, monkeypatch):
+    """Trained where auto means bfloat16, the folder says bfloat16: the same command where auto means
+    float32 is refused instead of finishing the run in another precision."""
+    config = config_lib.TrainConfig(output_dir=str(tmp_path / "run"), mixed_precision="auto")
+    monkeypatch.setenv("BGSPLIT_AUTO_PRECISION", "bfloat16")
+    run_folder.open_run_folder(tmp_path / "run", config)
+    assert "--mixed_precision=bfloat16" in (tmp_path / "run" / "flags.txt").read_text().split()
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"test": {"mAP": 0.5}}))
+    assert run_folder.finished_metrics(config) == {"test": {"mAP": 0.5}}
+    monkeypatch.setenv("BGSPLIT_AUTO_PRECISION", "off")
+    with pytest.raises(ValueError, match=r"--mixed_precision=bfloat16 then, auto \(off here\) now"):
+        run_folder.finished_metrics(config)
