@@ -20,7 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.experiments import comparison, regime_map
+from bgsplit_tf.experiments import comparison, paired
 from bgsplit_tf.training import prepare, precision
 
 SETTINGS = {"demo_n1": {"positives_per_class": 1}, "central_n2": {"positives_per_class": 2}}
@@ -46,7 +46,7 @@ def parity_table(rows: list[dict]) -> str:
                 continue
             values = {p: np.array([by_precision[p][s] for s in seeds]) for p in PRECISIONS}
             diffs = values[precision.BFLOAT16] - values[precision.OFF]
-            low, high = regime_map.bootstrap_interval(diffs)
+            low, high = paired.bootstrap_interval(diffs)
             lines.append(f"| {setting} | {method} | {len(seeds)} | "
                          + " | ".join(f"{values[p].mean():.3f} +- {values[p].std():.3f}" for p in PRECISIONS)
                          + f" | {diffs.mean():+.3f} ({low:+.3f}, {high:+.3f}) | {np.abs(diffs).max():.3f} |")

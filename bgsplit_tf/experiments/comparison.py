@@ -15,8 +15,9 @@ weight (combinations are not re-tuned). With --notune, each grid's first value i
 
 Interrupted, it resumes: a run whose metrics.json exists with the same flags is skipped (the tuning
 run at the chosen value is also the final run of its cell, so it is not trained twice).
-Writes results.csv (one row per final run), tuning.csv (one row per tuning run), results.md (test mAP
-mean +- std per method and fraction, and the tuning choices) and comparison.png (test mAP against
+Writes results.csv (one row per final run), tuning.csv (one row per tuning run), paired.csv and
+results.md (test mAP mean +- std per method and fraction; each method with the aux loss minus without,
+paired by seed, with a bootstrap interval; the tuning choices) and comparison.png (test mAP against
 background fraction, one line per method) to --output_dir; `tensorboard --logdir <output_dir>` shows
 every run in the HParams dashboard.
 """
@@ -36,6 +37,7 @@ from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.evaluation import plots
+from bgsplit_tf.experiments import paired
 from bgsplit_tf.training import prepare, run as run_lib, run_folder
 
 
@@ -219,6 +221,43 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def method_pairs(methods: list[str]) -> list[tuple[str, str]]:
+    """(with the aux loss, without) for every method the grid ran both ways: (bgsplit, finetune) and
+    (bgsplit+X, X)."""
+    pairs = [("bgsplit", "finetune")] + [(f"bgsplit+{m}", m) for m in methods if not m.startswith("bgsplit")]
+    return [(ours, theirs) for ours, theirs in pairs if ours in methods and theirs in methods]
+
+
+def paired_rows(rows: list[dict]) -> list[dict]:
+    """One row per method pair (method_pairs) and fraction: the test mAP differences paired by seed
+    (the seed fixes the rare task, the kept background and the initialisation, shared by both), their
+    mean, 95% bootstrap interval and how many seeds the aux loss is ahead in."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fractions = list(dict.fromkeys(r["background_fraction"] for r in rows))
+    result = []
+    for ours, theirs in method_pairs(methods):
+        for fraction in fractions:
+            by_seed = [{r["seed"]: r["test_mAP"] for r in rows
+                        if r["method"] == method and r["background_fraction"] == fraction} for method in (ours, theirs)]
+            d = paired.Paired.of(*by_seed)
+            if d is not None:
+                result.append({"pair": f"{ours} - {theirs}", "background_fraction": fraction,
+                               "label": fraction_label(rows, fraction), "mean": d.mean, "low": d.low, "high": d.high,
+                               "ahead": d.ahead, "pairs": len(d.differences),
+                               "differences": " ".join(f"{v:+.4f}" for v in d.differences), "text": d.describe()})
+    return result
+
+
+def paired_table(pairs: list[dict]) -> str:
+    """Markdown: paired_rows' rows as a table, a row per pair, a column per fraction."""
+    labels = list(dict.fromkeys(p["label"] for p in pairs))
+    lines = ["| test mAP difference | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for pair in dict.fromkeys(p["pair"] for p in pairs):
+        cells = {p["label"]: f"{p['text']} [{p['differences']}]" for p in pairs if p["pair"] == pair}
+        lines.append(f"| {pair} | " + " | ".join(cells.get(label, "-") for label in labels) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def tuning_summary(tuning_rows: list[dict], chosen: dict[str, dict]) -> str:
     """Markdown: every tuning run's val mAP, and the chosen values."""
     if not tuning_rows:
@@ -273,8 +312,14 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
         write_csv(root / "tuning.csv", tuning_rows)
     task = (f"{base.dataset}: K={base.num_rare}, " +
             (f"N={base.positives_per_class}" if grid.fractions == (None,) else "N from the background fraction"))
+    pairs, paired_section = paired_rows(rows), ""
+    if pairs:
+        write_csv(root / "paired.csv", [{k: v for k, v in p.items() if k not in ("label", "text")} for p in pairs])
+        paired_section = ("## With the aux loss minus without, paired by seed: mean (95% bootstrap interval), seeds "
+                          f"ahead [per seed]\n\n{paired_table(pairs)}\n")
     (root / "results.md").write_text(
         f"# Test mAP ({task}; {len(grid.seeds)} seeds; mean +- population std)\n\n{markdown_table(rows)}\n"
+        f"{paired_section}"
         f"## Hyperparameters chosen on validation mAP (fraction {grid.tuning_cell[0]}, seed {grid.tuning_cell[1]})"
         f"\n\n{tuning_summary(tuning_rows, chosen)}\nWall time of this invocation: {time.time() - started:.0f} s\n"
     )

@@ -24,6 +24,7 @@ import numpy as np
 from absl import logging
 
 from bgsplit_tf import config as config_lib
+from bgsplit_tf.experiments import paired
 from bgsplit_tf.training import run_folder
 
 TEACHERS = {"fine": "embedded:shapes_v2_fine", "medium": "embedded:shapes_v2_medium",
@@ -31,7 +32,6 @@ TEACHERS = {"fine": "embedded:shapes_v2_fine", "medium": "embedded:shapes_v2_med
 FT_LEARNING_RATES = (0.03, 0.1)
 FT_LENGTHS = ("short", "long")
 LAMBDAS = (0.03, 0.1, 0.3, 1.0)
-BOOTSTRAP_RESAMPLES = 10_000
 MIN_PAIRS = 5  # seeds a cell needs before its interval earns a verdict
 
 
@@ -279,20 +279,6 @@ class Map:
         return setting
 
 
-def paired_differences(bg: dict[int, float], ft: dict[int, float]) -> np.ndarray:
-    """d_s = BG - FT test mAP for the seeds both have, in seed order."""
-    return np.array([bg[s] - ft[s] for s in sorted(set(bg) & set(ft))])
-
-
-def bootstrap_interval(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95,
-                       seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of `values` [n] (resampling the n values)."""
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
-    tail = (1 - level) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
-
-
 def verdict(low: float, high: float) -> str:
     """The design's wording for a paired difference's 95% interval (low, high)."""
     if low > 0:
@@ -309,15 +295,15 @@ def summarize_cell(cell: Cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict
                "seeds": len(bg), "bg_mean": float(np.mean(list(bg.values()))),
                "bg_std": float(np.std(list(bg.values()))),
                "train_background_fraction": float(np.mean([r["train_background_fraction"] for r in bg_rows]))}
-    if not ft_rows:
-        return summary
     ft = {r["seed"]: r["test_mAP"] for r in ft_rows}
-    d = paired_differences(bg, ft)
-    low, high = bootstrap_interval(d)
+    d = paired.Paired.of(bg, ft)
+    if d is None:  # no seed in common yet
+        return summary
+    pairs = len(d.differences)
     summary.update(ft_setting=ft_rows[0]["key"].split("/")[0], ft_mean=float(np.mean(list(ft.values()))),
-                   ft_std=float(np.std(list(ft.values()))), diff_mean=float(d.mean()), diff_low=low, diff_high=high,
-                   wins=int((d > 0).sum()), pairs=len(d),
-                   verdict=verdict(low, high) if len(d) >= MIN_PAIRS else f"too few seeds yet ({len(d)} < {MIN_PAIRS})")
+                   ft_std=float(np.std(list(ft.values()))), diff_mean=d.mean, diff_low=d.low, diff_high=d.high,
+                   wins=d.ahead, pairs=pairs,
+                   verdict=verdict(d.low, d.high) if pairs >= MIN_PAIRS else f"too few seeds yet ({pairs} < {MIN_PAIRS})")
     return summary
 
 

@@ -142,3 +142,8 @@ def test_experiment_tunes_on_validation_then_reuses_the_tuning_run(tiny_data_dir
                       json.dumps(chosen, sort_keys=True).replace('"', '""') in line)
     final_row = next(r for r in rows if r["method"] == "resample" and r["background_fraction"] == 0.999 and r["seed"] == 0)
     assert f"{final_row['test_mAP']}" in tuning_row  # the tuning run is the final run of its cell
+    paired = (tmp_path / "exp" / "paired.csv").read_text().splitlines()
+    assert paired[0].startswith("pair,background_fraction,mean,low,high,ahead,pairs,differences")
+    assert [line.split(",")[:2] for line in paired[1:]] == [["bgsplit+resample - resample", "0.995"],
+                                                             ["bgsplit+resample - resample", "0.999"]]
+    assert "| bgsplit+resample - resample |" in (tmp_path / "exp" / "results.md").read_text()
