@@ -120,20 +120,42 @@ def regime_map_png(summaries: list[dict], title: str) -> bytes:
     summaries: dicts with "axis", "value", "diff_mean", "diff_low", "diff_high", "wins", "pairs".
     """
     compared = [s for s in summaries if "diff_mean" in s]
-    figure, axes = plt.subplots(figsize=(7, 0.42 * len(compared) + 1.2))
-    ys = np.arange(len(compared))[::-1]
-    for y, s in zip(ys, compared):
-        colour = "C2" if s["diff_low"] > 0 else "C3" if s["diff_high"] < 0 else "0.4"
-        axes.errorbar(s["diff_mean"], y, xerr=[[s["diff_mean"] - s["diff_low"]], [s["diff_high"] - s["diff_mean"]]],
-                      fmt="o", color=colour, capsize=3)
-        axes.annotate(f"{s['wins']}/{s['pairs']}", (s["diff_high"], y), xytext=(4, -3), textcoords="offset points",
-                      fontsize=7, color="0.3")
+    return _forest_png([(s["axis"], f"{s['axis']}: {s['value']}", s["diff_mean"], s["diff_low"], s["diff_high"],
+                         f"{s['wins']}/{s['pairs']}", ()) for s in compared],
+                       "test mAP: Background Splitting - tuned fine-tuning (paired by seed; 95% bootstrap CI)", title)
+
+
+def paired_differences_png(pairs: list[dict], title: str) -> bytes:
+    """Each method with the aux loss minus without, per background fraction: the mean paired test mAP
+    difference with its 95% bootstrap interval, and every seed's difference as a small dot.
+
+    pairs: dicts with "pair" ("bgsplit - finetune"), "label" (the fraction), "mean", "low", "high",
+    "ahead", "pairs" and "differences" (the per-seed values, space-separated).
+    """
+    return _forest_png([(p["pair"], f"{p['pair']}, {p['label']}", p["mean"], p["low"], p["high"],
+                         f"{p['ahead']}/{p['pairs']}", tuple(float(v) for v in p["differences"].split()))
+                        for p in pairs],
+                       "test mAP: with the aux loss - without (paired by seed; 95% bootstrap CI; dots: seeds)", title)
+
+
+def _forest_png(entries: list[tuple], xlabel: str, title: str) -> bytes:
+    """A forest plot of differences, top to bottom: entries are (group, label, mean, low, high, note,
+    per-seed values); green where the interval is above 0, red where below, grey where it holds 0; a
+    line between groups; the note (seeds ahead) right of each interval."""
+    figure, axes = plt.subplots(figsize=(7.5, 0.42 * len(entries) + 1.2))
+    ys = np.arange(len(entries))[::-1]
+    for y, (_, _, mean, low, high, note, seeds) in zip(ys, entries):
+        colour = "C2" if low > 0 else "C3" if high < 0 else "0.4"
+        axes.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="o", color=colour, capsize=3)
+        if seeds:
+            axes.plot(seeds, [y - 0.18] * len(seeds), ".", color=colour, alpha=0.5, markersize=4)
+        axes.annotate(note, (max((high, *seeds)), y), xytext=(4, -3), textcoords="offset points", fontsize=7,
+                      color="0.3")
     axes.axvline(0, color="k", lw=0.8)
-    axes.set_yticks(ys, [f"{s['axis']}: {s['value']}" for s in compared], fontsize=8)
-    for boundary in [i for i in range(1, len(compared)) if compared[i]["axis"] != compared[i - 1]["axis"]]:
+    axes.set_yticks(ys, [entry[1] for entry in entries], fontsize=8)
+    for boundary in [i for i in range(1, len(entries)) if entries[i][0] != entries[i - 1][0]]:
         axes.axhline(ys[boundary] + 0.5, color="0.85", lw=0.8)
-    axes.set(xlabel="test mAP: Background Splitting - tuned fine-tuning (paired by seed; 95% bootstrap CI)",
-             title=title)
+    axes.set(xlabel=xlabel, title=title)
     axes.grid(axis="x", alpha=0.3)
     return _png(figure)
 

@@ -17,7 +17,7 @@ Interrupted, it resumes: a run whose metrics.json exists with the same flags is 
 run at the chosen value is also the final run of its cell, so it is not trained twice).
 Writes results.csv (one row per final run), tuning.csv (one row per tuning run), paired.csv and
 results.md (test mAP mean +- std per method and fraction; each method with the aux loss minus without,
-paired by seed, with a bootstrap interval; the tuning choices) and comparison.png (test mAP against
+paired by seed, with a bootstrap interval, also drawn in paired.png; the tuning choices) and comparison.png (test mAP against
 background fraction, one line per method) to --output_dir; `tensorboard --logdir <output_dir>` shows
 every run in the HParams dashboard.
 """
@@ -316,7 +316,8 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
     if pairs:
         write_csv(root / "paired.csv", [{k: v for k, v in p.items() if k not in ("label", "text")} for p in pairs])
         paired_section = ("## With the aux loss minus without, paired by seed: mean (95% bootstrap interval), seeds "
-                          f"ahead [per seed]\n\n{paired_table(pairs)}\n")
+                          f"ahead [per seed]\n\n{paired_table(pairs)}\n![paired differences](paired.png)\n\n")
+        (root / "paired.png").write_bytes(plots.paired_differences_png(pairs, task))
     (root / "results.md").write_text(
         f"# Test mAP ({task}; {len(grid.seeds)} seeds; mean +- population std)\n\n{markdown_table(rows)}\n"
         f"{paired_section}"

@@ -1,7 +1,11 @@
-"""Pictures: each method's point sits at its own background fraction, whatever the number of fractions."""
+"""Pictures: each method's point sits at its own background fraction, whatever the number of fractions;
+the forest plots of paired differences."""
+
+import io
 
 import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image
 
 from bgsplit_tf.evaluation import plots
 
@@ -21,3 +25,18 @@ def test_methods_are_drawn_at_their_fraction_even_with_a_single_fraction():
             xs = np.asarray(line.get_xdata(), float)
             assert np.all(np.abs(xs - np.round(xs)) < 0.2), xs  # within a fifth of a tick of its fraction
         plt.close(figure)
+
+
+def _height(png: bytes) -> int:
+    return Image.open(io.BytesIO(png)).size[1]
+
+
+def test_forest_plots_draw_a_row_per_difference_with_or_without_seed_dots():
+    pair = {"pair": "bgsplit - finetune", "label": "98.00% background", "mean": 0.05, "low": -0.01, "high": 0.1,
+            "ahead": 2, "pairs": 3, "differences": "+0.1000 -0.0100 +0.0600"}
+    one, three = (plots.paired_differences_png([pair] * n, "t") for n in (1, 3))
+    assert one.startswith(b"\x89PNG") and _height(three) > _height(one)
+    cell = {"axis": "positives", "value": 2, "diff_mean": 0.03, "diff_low": 0.01, "diff_high": 0.08, "wins": 8,
+            "pairs": 10}
+    assert _height(plots.regime_map_png([cell, cell, {"axis": "probe"}], "t")) == _height(
+        plots.regime_map_png([cell, cell], "t"))  # a cell without a comparison is left out
