@@ -20,7 +20,8 @@ import numpy as np
 from absl import app, flags
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.experiments import comparison, paired
+from bgsplit_tf.evaluation import paired
+from bgsplit_tf.experiments import comparison
 from bgsplit_tf.training import prepare, precision
 
 SETTINGS = {"demo_n1": {"positives_per_class": 1}, "central_n2": {"positives_per_class": 2}}

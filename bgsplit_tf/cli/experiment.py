@@ -53,7 +53,8 @@ def run_grid(base: config_lib.TrainConfig) -> None:
     )
     rows = comparison.run_experiment(base, grid)
     print(f"\nTest mAP over {len(grid.seeds)} seeds ({base.dataset}, K={base.num_rare}):\n\n{comparison.markdown_table(rows)}\n"
-          f"Written to {base.output_dir}/results.md, results.csv and comparison.png")
+          f"Written to {base.output_dir}/results.md, results.csv and comparison.png (and paired.csv, paired.png where "
+          "a method ran with and without the aux loss)")
 
 
 def run():

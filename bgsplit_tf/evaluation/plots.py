@@ -11,7 +11,7 @@ import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bgsplit_tf.evaluation import metrics  # noqa: E402
+from bgsplit_tf.evaluation import metrics, paired  # noqa: E402
 
 
 def _png(figure) -> bytes:
@@ -121,7 +121,7 @@ def regime_map_png(summaries: list[dict], title: str) -> bytes:
     """
     compared = [s for s in summaries if "diff_mean" in s]
     return _forest_png([(s["axis"], f"{s['axis']}: {s['value']}", s["diff_mean"], s["diff_low"], s["diff_high"],
-                         f"{s['wins']}/{s['pairs']}", ()) for s in compared],
+                         f"{s['wins']}/{s['pairs']}", s["pairs"], ()) for s in compared],
                        "test mAP: Background Splitting - tuned fine-tuning (paired by seed; 95% bootstrap CI)", title)
 
 
@@ -133,19 +133,27 @@ def paired_differences_png(pairs: list[dict], title: str) -> bytes:
     "ahead", "pairs" and "differences" (the per-seed values, space-separated).
     """
     return _forest_png([(p["pair"], f"{p['pair']}, {p['label']}", p["mean"], p["low"], p["high"],
-                         f"{p['ahead']}/{p['pairs']}", tuple(float(v) for v in p["differences"].split()))
+                         f"{p['ahead']}/{p['pairs']}", p["pairs"], tuple(float(v) for v in p["differences"].split()))
                         for p in pairs],
                        "test mAP: with the aux loss - without (paired by seed; 95% bootstrap CI; dots: seeds)", title)
 
 
+def difference_colour(low: float, high: float, pairs: int) -> str:
+    """A paired difference's colour: green if its interval (low, high) lies above 0, red if below, grey
+    if it holds 0 or rests on fewer than paired.MIN_PAIRS pairs (too few for a verdict)."""
+    if pairs < paired.MIN_PAIRS:
+        return "0.4"
+    return "C2" if low > 0 else "C3" if high < 0 else "0.4"
+
+
 def _forest_png(entries: list[tuple], xlabel: str, title: str) -> bytes:
     """A forest plot of differences, top to bottom: entries are (group, label, mean, low, high, note,
-    per-seed values); green where the interval is above 0, red where below, grey where it holds 0; a
-    line between groups; the note (seeds ahead) right of each interval."""
+    number of pairs, per-seed values), coloured by difference_colour; a line between groups; the note
+    (seeds ahead) right of each interval."""
     figure, axes = plt.subplots(figsize=(7.5, 0.42 * len(entries) + 1.2))
     ys = np.arange(len(entries))[::-1]
-    for y, (_, _, mean, low, high, note, seeds) in zip(ys, entries):
-        colour = "C2" if low > 0 else "C3" if high < 0 else "0.4"
+    for y, (_, _, mean, low, high, note, pairs, seeds) in zip(ys, entries):
+        colour = difference_colour(low, high, pairs)
         axes.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="o", color=colour, capsize=3)
         if seeds:
             axes.plot(seeds, [y - 0.18] * len(seeds), ".", color=colour, alpha=0.5, markersize=4)

@@ -36,8 +36,7 @@ from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.evaluation import plots
-from bgsplit_tf.experiments import paired
+from bgsplit_tf.evaluation import paired, plots
 from bgsplit_tf.training import prepare, run as run_lib, run_folder
 
 
@@ -315,8 +314,12 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
     pairs, paired_section = paired_rows(rows), ""
     if pairs:
         write_csv(root / "paired.csv", [{k: v for k, v in p.items() if k not in ("label", "text")} for p in pairs])
+        few = min(p["pairs"] for p in pairs) < paired.MIN_PAIRS
         paired_section = ("## With the aux loss minus without, paired by seed: mean (95% bootstrap interval), seeds "
-                          f"ahead [per seed]\n\n{paired_table(pairs)}\n![paired differences](paired.png)\n\n")
+                          f"ahead [per seed]\n\n{paired_table(pairs)}\n"
+                          + (f"Fewer than {paired.MIN_PAIRS} seeds: an interval from so few lies within the range of "
+                             "their differences and is narrower than a 95% interval should be; read the per-seed "
+                             "values.\n\n" if few else "") + "![paired differences](paired.png)\n\n")
         (root / "paired.png").write_bytes(plots.paired_differences_png(pairs, task))
     (root / "results.md").write_text(
         f"# Test mAP ({task}; {len(grid.seeds)} seeds; mean +- population std)\n\n{markdown_table(rows)}\n"

@@ -24,7 +24,7 @@ import numpy as np
 from absl import logging
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.experiments import paired
+from bgsplit_tf.evaluation import paired
 from bgsplit_tf.training import run_folder
 
 TEACHERS = {"fine": "embedded:shapes_v2_fine", "medium": "embedded:shapes_v2_medium",
@@ -32,7 +32,6 @@ TEACHERS = {"fine": "embedded:shapes_v2_fine", "medium": "embedded:shapes_v2_med
 FT_LEARNING_RATES = (0.03, 0.1)
 FT_LENGTHS = ("short", "long")
 LAMBDAS = (0.03, 0.1, 0.3, 1.0)
-MIN_PAIRS = 5  # seeds a cell needs before its interval earns a verdict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,7 +302,8 @@ def summarize_cell(cell: Cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict
     summary.update(ft_setting=ft_rows[0]["key"].split("/")[0], ft_mean=float(np.mean(list(ft.values()))),
                    ft_std=float(np.std(list(ft.values()))), diff_mean=d.mean, diff_low=d.low, diff_high=d.high,
                    wins=d.ahead, pairs=pairs,
-                   verdict=verdict(d.low, d.high) if pairs >= MIN_PAIRS else f"too few seeds yet ({pairs} < {MIN_PAIRS})")
+                   verdict=verdict(d.low, d.high) if pairs >= paired.MIN_PAIRS
+                   else f"too few seeds yet ({pairs} < {paired.MIN_PAIRS})")
     return summary
 
 

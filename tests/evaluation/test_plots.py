@@ -5,6 +5,7 @@ import io
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 from PIL import Image
 
 from bgsplit_tf.evaluation import plots
@@ -40,3 +41,9 @@ def test_forest_plots_draw_a_row_per_difference_with_or_without_seed_dots():
             "pairs": 10}
     assert _height(plots.regime_map_png([cell, cell, {"axis": "probe"}], "t")) == _height(
         plots.regime_map_png([cell, cell], "t"))  # a cell without a comparison is left out
+
+
+@pytest.mark.parametrize("low, high, pairs, colour", [
+    (0.01, 0.1, 5, "C2"), (-0.1, -0.01, 10, "C3"), (-0.01, 0.1, 5, "0.4"), (0.01, 0.1, 3, "0.4"), (-0.1, -0.01, 4, "0.4")])
+def test_a_difference_is_coloured_by_its_interval_only_with_enough_pairs(low, high, pairs, colour):
+    assert plots.difference_colour(low, high, pairs) == colour

@@ -13,6 +13,9 @@ import dataclasses
 import numpy as np
 
 BOOTSTRAP_RESAMPLES = 10_000
+# Pairs an interval needs before it is read as a verdict: a bootstrap interval from fewer values lies
+# within their range and covers the true mean difference less often than its level says.
+MIN_PAIRS = 5
 
 
 def paired_differences(ours: dict[int, float], theirs: dict[int, float]) -> np.ndarray:

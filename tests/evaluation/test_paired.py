@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bgsplit_tf.experiments import paired
+from bgsplit_tf.evaluation import paired
 
 
 def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_seeds():
