@@ -53,6 +53,7 @@ def fraction_comparison_figure(rows: list[dict], title: str):
     methods = list(dict.fromkeys(r["method"] for r in rows))
     baselines = list(dict.fromkeys(m.removeprefix("bgsplit+") for m in methods))
     figure, axes = plt.subplots(figsize=(3.5 + 1.5 * len(fractions), 4.8))
+    lowest = 1.0
     for i, method in enumerate(methods):
         base = method.removeprefix("bgsplit+")
         colour = f"C{baselines.index(base) % 10}"
@@ -63,6 +64,7 @@ def fraction_comparison_figure(rows: list[dict], title: str):
                 xs.append(x + 0.03 * (i - len(methods) / 2))
                 means.append(values.mean())
                 stds.append(values.std())
+                lowest = min(lowest, values.mean() - values.std())
         dashed = method.startswith("bgsplit+")
         axes.errorbar(xs, means, yerr=stds, fmt="o--" if dashed else "o-", color="k" if method == "bgsplit" else colour,
                       capsize=3, label=method, alpha=0.85)
@@ -75,7 +77,9 @@ def fraction_comparison_figure(rows: list[dict], title: str):
             labels.append(f"{fraction:.2%}")
     axes.set_xticks(range(len(fractions)), labels)
     axes.set_xlim(-0.5, len(fractions) - 0.5)  # one unit per fraction, whatever their number: the offsets stay small
-    axes.set(xlabel="training background fraction", ylabel="test mAP (mean +- std over seeds)", ylim=(0, 1),
+    # From 0, unless every bar sits high: then from the tenth below the lowest, so close results stay apart.
+    bottom = max(0.0, np.floor((lowest - 0.02) * 10) / 10) if lowest > 0.5 else 0.0
+    axes.set(xlabel="training background fraction", ylabel="test mAP (mean +- std over seeds)", ylim=(bottom, 1.005),
              title=title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")

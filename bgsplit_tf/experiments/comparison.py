@@ -269,6 +269,15 @@ def tuning_summary(tuning_rows: list[dict], chosen: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_time_summary(rows: list[dict], tuning_rows: list[dict]) -> str:
+    """A line: how many training runs the experiment holds (final and tuning, a tuning run that is also
+    final counted once) and the sum of their wall times, whichever invocation trained them."""
+    runs = {(r["method"], r["hyperparameters"], r["background_fraction"], r["seed"]): r["wall_seconds"]
+            for r in [*tuning_rows, *rows]}
+    total = sum(runs.values())
+    return f"Training runs: {len(runs)}, {total:.0f} s ({total / 3600:.2f} h) of wall time summed over them\n"
+
+
 def write_csv(path: pathlib.Path, rows: list[dict]) -> None:
     """rows (dicts, the union of their keys as columns) -> CSV."""
     fields = list(dict.fromkeys(key for row in rows for key in row))
@@ -325,7 +334,8 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
         f"# Test mAP ({task}; {len(grid.seeds)} seeds; mean +- population std)\n\n{markdown_table(rows)}\n"
         f"{paired_section}"
         f"## Hyperparameters chosen on validation mAP (fraction {grid.tuning_cell[0]}, seed {grid.tuning_cell[1]})"
-        f"\n\n{tuning_summary(tuning_rows, chosen)}\nWall time of this invocation: {time.time() - started:.0f} s\n"
+        f"\n\n{tuning_summary(tuning_rows, chosen)}\n{run_time_summary(rows, tuning_rows)}"
+        f"Wall time of this invocation: {time.time() - started:.0f} s\n"
     )
     (root / "comparison.png").write_bytes(plots.fraction_comparison_png(rows, task))
     return rows

@@ -47,3 +47,10 @@ def test_forest_plots_draw_a_row_per_difference_with_or_without_seed_dots():
     (0.01, 0.1, 5, "C2"), (-0.1, -0.01, 10, "C3"), (-0.01, 0.1, 5, "0.4"), (0.01, 0.1, 3, "0.4"), (-0.1, -0.01, 4, "0.4")])
 def test_a_difference_is_coloured_by_its_interval_only_with_enough_pairs(low, high, pairs, colour):
     assert plots.difference_colour(low, high, pairs) == colour
+
+
+def test_the_comparison_zooms_in_only_when_every_method_scores_high():
+    high = [{**row, "test_mAP": 0.9} for row in _rows([0.98, 0.999], ["finetune", "bgsplit"])]
+    assert plots.fraction_comparison_figure(high, "t").axes[0].get_ylim()[0] == pytest.approx(0.8)
+    assert plots.fraction_comparison_figure(_rows([0.98], ["finetune"]), "t").axes[0].get_ylim()[0] == 0.0
+    plt.close("all")

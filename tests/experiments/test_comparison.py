@@ -1,9 +1,13 @@
 """The comparison's report: methods with the aux loss against without, paired by seed (the runs
 themselves are trained in tests/e2e)."""
 
+import subprocess
+import sys
+
 import pytest
 
 from bgsplit_tf.experiments import comparison
+from tests.conftest import REPO
 
 
 def _rows(method: str, fraction: float, maps: list[float]) -> list[dict]:
@@ -27,3 +31,30 @@ def test_each_method_is_paired_with_its_aux_loss_twin_by_seed():
 
 def test_a_grid_without_both_sides_of_a_pair_has_no_paired_rows():
     assert comparison.paired_rows(_rows("finetune", 0.98, [0.5]) + _rows("focal", 0.98, [0.4])) == []
+
+
+def test_the_run_time_counts_a_tuning_run_that_is_also_final_once():
+    final = [{"method": "focal", "hyperparameters": "{\"focal_gamma\": 2.0}", "background_fraction": 0.99, "seed": s,
+              "wall_seconds": 100.0} for s in (0, 1)]
+    tuning = [final[0], {**final[0], "hyperparameters": "{\"focal_gamma\": 1.0}", "wall_seconds": 50.0}]
+    assert comparison.run_time_summary(final, tuning) == "Training runs: 3, 250 s (0.07 h) of wall time summed over them\n"
+
+
+def test_every_experiment_flagfile_parses_with_the_experiments_flags():
+    """The shipped flagfiles for bgsplit-experiment name only methods, seeds and fractions it accepts
+    (absl's validators), and each parses to a training config."""
+    names = sorted(path.name for path in (REPO / "flags").glob("paper_comparison*.cfg")) + ["demo.cfg"]
+    script = (
+        "import sys\nfrom absl import flags\nfrom bgsplit_tf import config\nfrom bgsplit_tf.cli import experiment\n"
+        "config.define_flags(); experiment.define_flags()\n"
+        "for path in sys.argv[1:]:\n"
+        "    flags.FLAGS.unparse_flags(); flags.FLAGS(['bgsplit-experiment', '--flagfile=' + path])\n"
+        "    base = config.config_from_flags()\n"
+        "    print(path.rsplit('/', 1)[1], base.epochs, ','.join(flags.FLAGS.methods), ','.join(flags.FLAGS.background_fractions))\n")
+    done = subprocess.run([sys.executable, "-c", script, *(str(REPO / "flags" / name) for name in names)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()}
+    assert sorted(printed) == sorted(names)
+    assert printed["paper_comparison_full_v2.cfg"][0] == "90"
+    assert printed["paper_comparison_full_v2.cfg"][2] == "0.995,0.999,0.9998"
