@@ -42,15 +42,14 @@ def parity_table(rows: list[dict]) -> str:
             by_precision = {p: {r["seed"]: r["test_mAP"] for r in rows
                                 if (r["setting"], r["method"], r["precision"]) == (setting, method, p)}
                             for p in PRECISIONS}
-            seeds = sorted(set.intersection(*(set(v) for v in by_precision.values())))
-            if not seeds:
+            d = paired.Paired.of(by_precision[precision.BFLOAT16], by_precision[precision.OFF])
+            if d is None:
                 continue
+            seeds = sorted(set(by_precision[precision.BFLOAT16]) & set(by_precision[precision.OFF]))
             values = {p: np.array([by_precision[p][s] for s in seeds]) for p in PRECISIONS}
-            diffs = values[precision.BFLOAT16] - values[precision.OFF]
-            low, high = paired.bootstrap_interval(diffs)
             lines.append(f"| {setting} | {method} | {len(seeds)} | "
                          + " | ".join(f"{values[p].mean():.3f} +- {values[p].std():.3f}" for p in PRECISIONS)
-                         + f" | {diffs.mean():+.3f} ({low:+.3f}, {high:+.3f}) | {np.abs(diffs).max():.3f} |")
+                         + f" | {d.mean:+.3f} ({d.low:+.3f}, {d.high:+.3f}) | {max(map(abs, d.differences)):.3f} |")
     return "\n".join(lines) + "\n"
 
 

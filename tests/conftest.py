@@ -7,7 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # --mixed_precision=auto (the default) follows the hardware; pinning it to float32 makes the suite's
 # figures the same on any machine (CPU with or without AMX, GPU, TPU). Inherited by the suite's
 # subprocesses. Set BGSPLIT_AUTO_PRECISION=bfloat16 to run the suite in bfloat16.
-os.environ.setdefault("BGSPLIT_AUTO_PRECISION", "off")
+if not os.environ.get("BGSPLIT_AUTO_PRECISION"):  # unset or empty
+    os.environ["BGSPLIT_AUTO_PRECISION"] = "off"
 
 import pathlib
 

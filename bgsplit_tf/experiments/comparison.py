@@ -249,11 +249,11 @@ def paired_rows(rows: list[dict]) -> list[dict]:
 
 def paired_table(pairs: list[dict]) -> str:
     """Markdown: paired_rows' rows as a table, a row per pair, a column per fraction."""
-    labels = list(dict.fromkeys(p["label"] for p in pairs))
-    lines = ["| test mAP difference | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    columns = {p["background_fraction"]: p["label"] for p in pairs}
+    lines = ["| test mAP difference | " + " | ".join(columns.values()) + " |", "|---" * (len(columns) + 1) + "|"]
     for pair in dict.fromkeys(p["pair"] for p in pairs):
-        cells = {p["label"]: f"{p['text']} [{p['differences']}]" for p in pairs if p["pair"] == pair}
-        lines.append(f"| {pair} | " + " | ".join(cells.get(label, "-") for label in labels) + " |")
+        cells = {p["background_fraction"]: f"{p['text']} [{p['differences']}]" for p in pairs if p["pair"] == pair}
+        lines.append(f"| {pair} | " + " | ".join(cells.get(fraction, "-") for fraction in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -302,7 +302,8 @@ def _write_hparams_config(root: pathlib.Path, grid: Grid) -> None:
 
 
 def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
-    """Runs (or resumes) the grid; writes results.csv, tuning.csv, results.md, comparison.png."""
+    """Runs (or resumes) the grid; writes results.csv, tuning.csv, results.md, comparison.png, and
+    paired.csv and paired.png where a method ran with and without the aux loss."""
     root = pathlib.Path(base.output_dir)
     root.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -330,6 +331,9 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
                              "their differences and is narrower than a 95% interval should be; read the per-seed "
                              "values.\n\n" if few else "") + "![paired differences](paired.png)\n\n")
         (root / "paired.png").write_bytes(plots.paired_differences_png(pairs, task))
+    else:  # no method ran both ways: nothing of an earlier invocation's pairs may stay
+        (root / "paired.csv").unlink(missing_ok=True)
+        (root / "paired.png").unlink(missing_ok=True)
     (root / "results.md").write_text(
         f"# Test mAP ({task}; {len(grid.seeds)} seeds; mean +- population std)\n\n{markdown_table(rows)}\n"
         f"{paired_section}"

@@ -159,7 +159,7 @@ def ledger_row(setting: Setting, seed: int, config: config_lib.TrainConfig, metr
     last = {key: values[-1] for key, values in history.items() if values}
     return {
         "key": f"{setting.tag()}/seed_{seed}", "method": setting.method, "setting": dataclasses.asdict(setting),
-        "seed": seed, "flags": run_folder.recorded(config).to_flag_lines(), "val_mAP": metrics["val"]["mAP"],
+        "seed": seed, "flags": dataclasses.replace(config, mixed_precision=metrics["precision"]["chosen"]).to_flag_lines(), "val_mAP": metrics["val"]["mAP"],
         "test_mAP": metrics["test"]["mAP"],
         "train_background_fraction": metrics["task"]["train"]["background_fraction"],
         "rare_categories": metrics["task"]["rare_categories"], "wall_seconds": metrics["wall_seconds"],
@@ -294,14 +294,16 @@ def summarize_cell(cell: Cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict
                "seeds": len(bg), "bg_mean": float(np.mean(list(bg.values()))),
                "bg_std": float(np.std(list(bg.values()))),
                "train_background_fraction": float(np.mean([r["train_background_fraction"] for r in bg_rows]))}
-    ft = {r["seed"]: r["test_mAP"] for r in ft_rows}
-    d = paired.Paired.of(bg, ft)
-    if d is None:  # no seed in common yet
+    if not ft_rows:  # a cell of one method (the linear probe)
         return summary
-    pairs = len(d.differences)
+    ft = {r["seed"]: r["test_mAP"] for r in ft_rows}
     summary.update(ft_setting=ft_rows[0]["key"].split("/")[0], ft_mean=float(np.mean(list(ft.values()))),
-                   ft_std=float(np.std(list(ft.values()))), diff_mean=d.mean, diff_low=d.low, diff_high=d.high,
-                   wins=d.ahead, pairs=pairs,
+                   ft_std=float(np.std(list(ft.values()))))
+    d = paired.Paired.of(bg, ft)
+    if d is None:
+        return {**summary, "verdict": "no seed in common yet"}
+    pairs = len(d.differences)
+    summary.update(diff_mean=d.mean, diff_low=d.low, diff_high=d.high, wins=d.ahead, pairs=pairs,
                    verdict=verdict(d.low, d.high) if pairs >= paired.MIN_PAIRS
                    else f"too few seeds yet ({pairs} < {paired.MIN_PAIRS})")
     return summary
@@ -359,9 +361,10 @@ def markdown_table(summaries: list[dict]) -> str:
             lines.append(f"| {s['axis']} | {s['value']} | {s['train_background_fraction']:.2%} | {s['seeds']} | | "
                          f"{s['bg_mean']:.3f} +- {s['bg_std']:.3f} (probe) | | | |")
             continue
+        difference = (f"{s['diff_mean']:+.3f} ({s['diff_low']:+.3f}, {s['diff_high']:+.3f}) | {s['wins']}/{s['pairs']}"
+                      if "diff_mean" in s else " | ")
         lines.append(
             f"| {s['axis']} | {s['value']} | {s['train_background_fraction']:.2%} | {s['seeds']} | "
-            f"{s['ft_mean']:.3f} +- {s['ft_std']:.3f} | {s['bg_mean']:.3f} +- {s['bg_std']:.3f} | "
-            f"{s['diff_mean']:+.3f} ({s['diff_low']:+.3f}, {s['diff_high']:+.3f}) | {s['wins']}/{s['pairs']} | "
+            f"{s['ft_mean']:.3f} +- {s['ft_std']:.3f} | {s['bg_mean']:.3f} +- {s['bg_std']:.3f} | {difference} | "
             f"{s['verdict']} |")
     return "\n".join(lines) + "\n"

@@ -5,8 +5,8 @@ natively, runs the multiplications faster: CPUs with AMX tiles (amx_tile and amx
 capability 8.0 or newer (Ampere), and TPUs. `auto` picks bfloat16 there and float32 elsewhere. A CPU
 with AVX-512 BF16 (avx512_bf16) but no AMX has bfloat16 dot-product instructions, yet on it the trunk
 runs barely faster in bfloat16 (bgsplit-bench, case h), so `auto` keeps float32 there too. Variables,
-logits and losses stay float32 in every case. $BGSPLIT_AUTO_PRECISION, where set, is what `auto` means
-whatever the hardware (the test suite sets it to off, so that its figures do not depend on the machine).
+logits and losses stay float32 in every case. $BGSPLIT_AUTO_PRECISION, where set and not empty, is what `auto`
+means whatever the hardware (the test suite sets it to off, so that its figures do not depend on the machine).
 """
 
 from __future__ import annotations

@@ -55,6 +55,9 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
     strategy = distribute.make_strategy(config.strategy, config.tpu)
     worker = distribute.worker_of(strategy)
     output_dir = pathlib.Path(config.output_dir)
+    # Resolved once: the run folder, its checkpoints and the model all record what auto chose here.
+    precision = precision_lib.resolve(config.mixed_precision)
+    config = dataclasses.replace(config, mixed_precision=precision.chosen)
     if worker[0] > 0:  # the chief (worker 0) writes the run's outputs; the others keep theirs apart
         output_dir = output_dir / "workers" / str(worker[0])
     run_folder.open_run_folder(output_dir, config)
@@ -67,7 +70,6 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
     gallery = prepare.task_gallery(run.task, run.source, config)
     (output_dir / "train_gallery.png").write_bytes(gallery)
     tensorboard_logging.write_pictures(output_dir / "tensorboard" / "train", 0, {"train_gallery": gallery})
-    precision = precision_lib.resolve(config.mixed_precision)
     logging.info("Trunk precision: %s (%s)", precision.trunk_dtype, precision.reason)
     with strategy.scope():
         model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source,
@@ -105,8 +107,7 @@ def _train(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: kera
     ]
     if verbose is None:
         verbose = loop.keras_verbosity(config.verbose, run.steps_per_epoch)
-    run_checkpoints = checkpoints.RunCheckpoints(output_dir, model, run_folder.recorded(config).flag_values(),
-                                                  config.checkpoint_steps)
+    run_checkpoints = checkpoints.RunCheckpoints(output_dir, model, config.flag_values(), config.checkpoint_steps)
     started = time.time()
     history = loop.train(
         model, lambda epoch, skip: distribute.distributed_batches(

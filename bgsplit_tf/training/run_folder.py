@@ -6,7 +6,6 @@ resume check, the refusal of a finished run and the experiment runners' resume a
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import pathlib
 import shutil
@@ -24,27 +23,27 @@ METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_cache_dir", "checkpoint_steps",
                 "verbose", "log_every_steps")
 # Flags whose value means something different from machine to machine: a run folder records what they
-# resolved to where the run trained (recorded), and a flag set is compared by what it resolves to where
-# the check runs. A run trained at auto = bfloat16 is then another run than auto on a float32 machine,
-# and one trained at "off" is the same run as "auto" where auto keeps float32.
+# resolved to where the run trained (training.run resolves them once, before the folder is opened), and
+# a flag set is compared by what it resolves to where the check runs. A run trained at auto = bfloat16
+# is then another run than auto on a float32 machine, and one trained at "off" is the same run as
+# "auto" where auto keeps float32.
 RESOLVED = {"mixed_precision": lambda value: precision.resolve(value).chosen}
-
-
-def recorded(config: config_lib.TrainConfig) -> config_lib.TrainConfig:
-    """The config as a run folder records it (flags.txt, checkpoints): RESOLVED flags at the values they
-    resolve to on this machine, so that re-running flags.txt trains what was trained."""
-    return dataclasses.replace(config, **{name: resolve(getattr(config, name)) for name, resolve in RESOLVED.items()})
+# What a flag missing from a stored set meant when that set was written, where that is not today's
+# default: versions before --mixed_precision trained in float32, which today's default (auto) may not be.
+MISSING_MEANT = {"mixed_precision": precision.OFF}
 
 
 def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig) -> dict[str, tuple[str, str]]:
     """The one rule for "is this the same run?": {flag: (stored value, current value)} of the flags
-    that differ, as the strings config.flag_values gives. NOT_COMPARED flags are ignored; a flag the
-    stored set lacks (one added to bgsplit_tf since it was written) counts at its default value; a
-    stored flag this version no longer has is ignored; stored values in an earlier version's form are
-    read as that version meant them (config.canonical_flag_values); RESOLVED flags count as equal
-    when they resolve alike on this machine, and the current value names what it resolves to."""
+    that differ, as the strings config.flag_values gives (a RESOLVED flag's current value followed by
+    what it resolves to here, "auto (off here)"). NOT_COMPARED flags are ignored; a flag the stored set
+    lacks (one added to bgsplit_tf since it was written) counts at what it meant then (MISSING_MEANT)
+    or else its default value; a stored flag this version no longer has is ignored; stored values in
+    an earlier version's form are read as that version meant them (config.canonical_flag_values);
+    RESOLVED flags count as equal when they resolve alike on this machine."""
     stored = config_lib.canonical_flag_values(stored)
-    current, defaults = config.flag_values(), config_lib.TrainConfig.default_flag_values()
+    current = config.flag_values()
+    defaults = {**config_lib.TrainConfig.default_flag_values(), **MISSING_MEANT}
 
     def differs(name: str, old: str, new: str) -> bool:
         resolved = RESOLVED.get(name)
@@ -77,18 +76,28 @@ def finished_metrics(config: config_lib.TrainConfig) -> dict | None:
     run_dir = pathlib.Path(config.output_dir)
     if config.overwrite or not (run_dir / METRICS_FILE).exists():
         return None
-    differences = same_run_differences(stored_flags(run_dir), config)
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    differences = same_run_differences(_as_trained(stored_flags(run_dir), metrics), config)
     if differences:
         raise ValueError(f"{run_dir} holds a finished run with other flags ({describe_differences(differences)}); "
                          "use another --output_dir, pass --overwrite, or delete that folder to re-run it.")
-    return json.loads((run_dir / METRICS_FILE).read_text())
+    return metrics
+
+
+def _as_trained(stored: dict[str, str], metrics: dict) -> dict[str, str]:
+    """A finished run's stored flags with --mixed_precision at what it trained in: folders written
+    before run folders recorded auto's choice say "auto", and metrics.json ("precision") says what it
+    chose there."""
+    if stored.get("mixed_precision") == precision.AUTO and "precision" in metrics:
+        return {**stored, "mixed_precision": metrics["precision"]["chosen"]}
+    return stored
 
 
 def open_run_folder(output_dir: pathlib.Path, config: config_lib.TrainConfig) -> None:
     """Makes output_dir ready for this config's run, before any work is done: a finished run is refused
     (refuse_finished_run), a checkpoint written under other flags is refused naming them (so that a
-    refused resume leaves flags.txt and everything else as they were), then flags.txt is written (as
-    recorded: what --mixed_precision=auto chose here, not "auto")."""
+    refused resume leaves flags.txt and everything else as they were), then flags.txt is written.
+    config: the run's flags with RESOLVED ones at what they resolved to (what the run trains with)."""
     refuse_finished_run(output_dir, config.overwrite)
     saved = checkpoints.newest_saved_flags(output_dir / checkpoints.DIRECTORY)
     differences = same_run_differences(saved, config) if saved is not None else {}
@@ -98,7 +107,7 @@ def open_run_folder(output_dir: pathlib.Path, config: config_lib.TrainConfig) ->
             f"({describe_differences(differences)}). Run the same command to resume it, or pass --overwrite to "
             "start afresh.")
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / FLAGS_FILE).write_text("\n".join(recorded(config).to_flag_lines()) + "\n")
+    (output_dir / FLAGS_FILE).write_text("\n".join(config.to_flag_lines()) + "\n")
 
 
 def write_metrics(output_dir: pathlib.Path, results: dict) -> None:

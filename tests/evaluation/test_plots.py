@@ -32,7 +32,7 @@ def _height(png: bytes) -> int:
     return Image.open(io.BytesIO(png)).size[1]
 
 
-def test_forest_plots_draw_a_row_per_difference_with_or_without_seed_dots():
+def test_forest_plots_grow_a_row_per_difference_and_leave_out_cells_without_one():
     pair = {"pair": "bgsplit - finetune", "label": "98.00% background", "mean": 0.05, "low": -0.01, "high": 0.1,
             "ahead": 2, "pairs": 3, "differences": "+0.1000 -0.0100 +0.0600"}
     one, three = (plots.paired_differences_png([pair] * n, "t") for n in (1, 3))

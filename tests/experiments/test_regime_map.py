@@ -8,6 +8,7 @@ import pytest
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.experiments import regime_map
+from bgsplit_tf.training import precision
 
 
 @pytest.mark.parametrize("low, high, word", [(0.01, 0.2, "beats"), (-0.2, -0.01, "hurts"), (-0.1, 0.1, "tie")])
@@ -39,8 +40,16 @@ def _fake_trainer(calls):
                    "mech_cka_to_teacher": [0.9] * config.epochs, "val_mAP": [score], "val_epoch": [config.epochs]}
         return {"val": {"mAP": score}, "test": {"mAP": score + 0.001},
                 "task": {"train": {"background_fraction": 0.9975}, "rare_categories": ["a"]},
-                "wall_seconds": 1.0, "history": history, "mechanism": {"teacher_background_rank": 20.0}}
+                "wall_seconds": 1.0, "history": history, "mechanism": {"teacher_background_rank": 20.0},
+                "precision": {"chosen": precision.resolve(config.mixed_precision).chosen}}
     return train
+
+
+def test_a_ledger_row_records_the_precision_the_run_trained_in():
+    config = config_lib.TrainConfig(mixed_precision="auto", epochs=2, seed=3)
+    metrics = {**_fake_trainer([])(config), "precision": {"chosen": "bfloat16"}}  # trained where auto meant bfloat16
+    row = regime_map.ledger_row(regime_map.Setting("finetune", learning_rate=0.1), 3, config, metrics)
+    assert "--mixed_precision=bfloat16" in row["flags"]
 
 
 def test_map_tunes_on_validation_then_runs_every_cell_and_resumes_from_its_ledger(tmp_path):

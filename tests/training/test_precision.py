@@ -2,6 +2,7 @@
 by $BGSPLIT_AUTO_PRECISION whatever the hardware."""
 
 import pytest
+import tensorflow as tf
 
 from bgsplit_tf.training import precision
 
@@ -47,8 +48,15 @@ def test_the_environment_pins_what_auto_chooses(monkeypatch):
         precision.resolve("auto")
 
 
-def test_without_the_environment_this_machine_decides(monkeypatch):
-    monkeypatch.delenv(precision.AUTO_ENV, raising=False)
-    assert precision.resolve("auto").reason != precision.resolve("off").reason
-    monkeypatch.setenv(precision.AUTO_ENV, "")  # empty counts as unset
-    assert precision.AUTO_ENV not in precision.resolve("auto").reason
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU")),
+                    reason="an accelerator decides before the CPU's flags")
+@pytest.mark.parametrize("unset", [None, ""])  # an empty variable counts as unset
+def test_without_the_environment_the_cpu_flags_decide(monkeypatch, unset):
+    if unset is None:
+        monkeypatch.delenv(precision.AUTO_ENV, raising=False)
+    else:
+        monkeypatch.setenv(precision.AUTO_ENV, unset)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"amx_tile", "amx_bf16"}))
+    assert precision.resolve("auto").chosen == "bfloat16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512f"}))
+    assert precision.resolve("auto").chosen == "off"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.training import run_folder
+from bgsplit_tf.training import precision, run_folder
 
 
 def _finished(run_dir, config):
@@ -78,26 +78,46 @@ def test_flags_saved_by_an_earlier_version_as_python_strings_are_the_same_run():
 
 def test_a_precision_is_the_same_run_as_the_auto_that_resolves_to_it(tmp_path, monkeypatch):
     """Runs trained at --mixed_precision=off (the default before auto) stay finished under auto where
-    auto keeps float32 (the suite's setting), and bfloat16 is another run."""
+    auto keeps float32, and bfloat16 is another run."""
+    monkeypatch.setenv(precision.AUTO_ENV, "off")
     config = config_lib.TrainConfig(output_dir=str(tmp_path / "run"), mixed_precision="off")
     _finished(tmp_path / "run", config)
     assert run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="auto")) == {"test": {"mAP": 0.5}}
     with pytest.raises(ValueError, match=r"--mixed_precision=off then, bfloat16 now"):
         run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="bfloat16"))
-    monkeypatch.setenv("BGSPLIT_AUTO_PRECISION", "bfloat16")  # a machine where auto picks bfloat16
+    monkeypatch.setenv(precision.AUTO_ENV, "bfloat16")  # a machine where auto picks bfloat16
     with pytest.raises(ValueError, match=r"--mixed_precision=off then, auto \(bfloat16 here\) now"):
         run_folder.finished_metrics(dataclasses.replace(config, mixed_precision="auto"))
 
 
-def test_a_run_folder_records_what_auto_chose_and_another_machine_is_another_run(tmp_path, monkeypatch):
-    """Trained where auto means bfloat16, the folder says bfloat16: the same command where auto means
-    float32 is refused instead of finishing the run in another precision."""
+def test_a_run_trained_where_auto_meant_bfloat16_is_another_run_where_it_means_float32(tmp_path, monkeypatch):
+    """run_training opens the folder with auto resolved, so flags.txt says bfloat16: the same command
+    where auto means float32 is refused instead of finishing the run in another precision."""
+    monkeypatch.setenv(precision.AUTO_ENV, "bfloat16")
     config = config_lib.TrainConfig(output_dir=str(tmp_path / "run"), mixed_precision="auto")
-    monkeypatch.setenv("BGSPLIT_AUTO_PRECISION", "bfloat16")
-    run_folder.open_run_folder(tmp_path / "run", config)
+    run_folder.open_run_folder(tmp_path / "run", dataclasses.replace(config, mixed_precision=precision.resolve("auto").chosen))
     assert "--mixed_precision=bfloat16" in (tmp_path / "run" / "flags.txt").read_text().split()
     (tmp_path / "run" / "metrics.json").write_text(json.dumps({"test": {"mAP": 0.5}}))
     assert run_folder.finished_metrics(config) == {"test": {"mAP": 0.5}}
-    monkeypatch.setenv("BGSPLIT_AUTO_PRECISION", "off")
+    monkeypatch.setenv(precision.AUTO_ENV, "off")
     with pytest.raises(ValueError, match=r"--mixed_precision=bfloat16 then, auto \(off here\) now"):
         run_folder.finished_metrics(config)
+
+
+def test_folders_of_earlier_versions_are_judged_by_the_precision_they_trained_in(tmp_path, monkeypatch):
+    """A flags.txt without --mixed_precision (versions before it) trained in float32; one that says auto
+    (versions before run folders recorded auto's choice) trained in what its metrics.json says."""
+    monkeypatch.setenv(precision.AUTO_ENV, "bfloat16")
+    config = config_lib.TrainConfig(output_dir=str(tmp_path / "run"), mixed_precision="auto")
+    _finished(tmp_path / "run", config)
+    lines = (tmp_path / "run" / "flags.txt").read_text().splitlines()
+    (tmp_path / "run" / "flags.txt").write_text("\n".join(l for l in lines if "mixed_precision" not in l) + "\n")
+    with pytest.raises(ValueError, match=r"--mixed_precision=off then, auto \(bfloat16 here\) now"):
+        run_folder.finished_metrics(config)
+    _finished(tmp_path / "auto", dataclasses.replace(config, output_dir=str(tmp_path / "auto")))
+    (tmp_path / "auto" / "metrics.json").write_text(json.dumps({"test": {"mAP": 0.5}, "precision": {"chosen": "off"}}))
+    with pytest.raises(ValueError, match=r"--mixed_precision=off then, auto \(bfloat16 here\) now"):
+        run_folder.finished_metrics(dataclasses.replace(config, output_dir=str(tmp_path / "auto")))
+    monkeypatch.setenv(precision.AUTO_ENV, "off")
+    assert run_folder.finished_metrics(dataclasses.replace(config, output_dir=str(tmp_path / "auto")))["test"] == {
+        "mAP": 0.5}
