@@ -23,6 +23,14 @@ def paired_differences(ours: dict[int, float], theirs: dict[int, float]) -> np.n
     return np.array([ours[s] - theirs[s] for s in sorted(set(ours) & set(theirs))])
 
 
+def direction(low: float, high: float, pairs: int) -> int | None:
+    """What an interval (low, high) of a mean difference over `pairs` pairs says: +1 above 0, -1 below,
+    0 holding 0; None with fewer than MIN_PAIRS pairs (too few for a verdict)."""
+    if pairs < MIN_PAIRS:
+        return None
+    return 1 if low > 0 else -1 if high < 0 else 0
+
+
 def bootstrap_interval(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, level: float = 0.95,
                        seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `values` [n] (resampling the n values; seeded, so a

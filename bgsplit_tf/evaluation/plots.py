@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import NamedTuple
 
 import matplotlib
 
@@ -124,8 +125,8 @@ def regime_map_png(summaries: list[dict], title: str) -> bytes:
     summaries: dicts with "axis", "value", "diff_mean", "diff_low", "diff_high", "wins", "pairs".
     """
     compared = [s for s in summaries if "diff_mean" in s]
-    return _forest_png([(s["axis"], f"{s['axis']}: {s['value']}", s["diff_mean"], s["diff_low"], s["diff_high"],
-                         f"{s['wins']}/{s['pairs']}", s["pairs"], ()) for s in compared],
+    return _forest_png([ForestRow(s["axis"], f"{s['axis']}: {s['value']}", s["diff_mean"], s["diff_low"],
+                                  s["diff_high"], f"{s['wins']}/{s['pairs']}", s["pairs"]) for s in compared],
                        "test mAP: Background Splitting - tuned fine-tuning (paired by seed; 95% bootstrap CI)", title)
 
 
@@ -136,36 +137,47 @@ def paired_differences_png(pairs: list[dict], title: str) -> bytes:
     pairs: dicts with "pair" ("bgsplit - finetune"), "label" (the fraction), "mean", "low", "high",
     "ahead", "pairs" and "differences" (the per-seed values, space-separated).
     """
-    return _forest_png([(p["pair"], f"{p['pair']}, {p['label']}", p["mean"], p["low"], p["high"],
-                         f"{p['ahead']}/{p['pairs']}", p["pairs"], tuple(float(v) for v in p["differences"].split()))
-                        for p in pairs],
+    return _forest_png([ForestRow(p["pair"], f"{p['pair']}, {p['label']}", p["mean"], p["low"], p["high"],
+                                  f"{p['ahead']}/{p['pairs']}", p["pairs"],
+                                  tuple(float(v) for v in p["differences"].split())) for p in pairs],
                        "test mAP: with the aux loss - without (paired by seed; 95% bootstrap CI; dots: seeds)", title)
 
 
 def difference_colour(low: float, high: float, pairs: int) -> str:
-    """A paired difference's colour: green if its interval (low, high) lies above 0, red if below, grey
-    if it holds 0 or rests on fewer than paired.MIN_PAIRS pairs (too few for a verdict)."""
-    if pairs < paired.MIN_PAIRS:
-        return "0.4"
-    return "C2" if low > 0 else "C3" if high < 0 else "0.4"
+    """A paired difference's colour (paired.direction): green if its interval (low, high) lies above 0,
+    red if below, grey if it holds 0 or rests on too few pairs for a verdict."""
+    return {1: "C2", -1: "C3"}.get(paired.direction(low, high, pairs), "0.4")
 
 
-def _forest_png(entries: list[tuple], xlabel: str, title: str) -> bytes:
-    """A forest plot of differences, top to bottom: entries are (group, label, mean, low, high, note,
-    number of pairs, per-seed values), coloured by difference_colour; a line between groups; the note
-    (seeds ahead) right of each interval."""
-    figure, axes = plt.subplots(figsize=(7.5, 0.42 * len(entries) + 1.2))
-    ys = np.arange(len(entries))[::-1]
-    for y, (_, _, mean, low, high, note, pairs, seeds) in zip(ys, entries):
-        colour = difference_colour(low, high, pairs)
-        axes.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="o", color=colour, capsize=3)
-        if seeds:
-            axes.plot(seeds, [y - 0.18] * len(seeds), ".", color=colour, alpha=0.5, markersize=4)
-        axes.annotate(note, (max((high, *seeds)), y), xytext=(4, -3), textcoords="offset points", fontsize=7,
-                      color="0.3")
+class ForestRow(NamedTuple):
+    """One line of a forest plot: a mean difference with its interval, over `pairs` pairs."""
+
+    group: str  # consecutive rows of one group sit between separator lines
+    label: str
+    mean: float
+    low: float
+    high: float
+    note: str  # written right of the interval (e.g. seeds ahead, "5/8")
+    pairs: int
+    seeds: tuple[float, ...] = ()  # each pair's difference, drawn as small dots
+
+
+def _forest_png(rows: list[ForestRow], xlabel: str, title: str) -> bytes:
+    """A forest plot of differences, top to bottom, coloured by difference_colour; a line between
+    groups; each row's note right of its interval."""
+    figure, axes = plt.subplots(figsize=(7.5, 0.42 * len(rows) + 1.2))
+    ys = np.arange(len(rows))[::-1]
+    for y, row in zip(ys, rows):
+        colour = difference_colour(row.low, row.high, row.pairs)
+        axes.errorbar(row.mean, y, xerr=[[row.mean - row.low], [row.high - row.mean]], fmt="o", color=colour,
+                      capsize=3)
+        if row.seeds:
+            axes.plot(row.seeds, [y - 0.18] * len(row.seeds), ".", color=colour, alpha=0.5, markersize=4)
+        axes.annotate(row.note, (max((row.high, *row.seeds)), y), xytext=(4, -3), textcoords="offset points",
+                      fontsize=7, color="0.3")
     axes.axvline(0, color="k", lw=0.8)
-    axes.set_yticks(ys, [entry[1] for entry in entries], fontsize=8)
-    for boundary in [i for i in range(1, len(entries)) if entries[i][0] != entries[i - 1][0]]:
+    axes.set_yticks(ys, [row.label for row in rows], fontsize=8)
+    for boundary in [i for i in range(1, len(rows)) if rows[i].group != rows[i - 1].group]:
         axes.axhline(ys[boundary] + 0.5, color="0.85", lw=0.8)
     axes.set(xlabel=xlabel, title=title)
     axes.grid(axis="x", alpha=0.3)

@@ -278,13 +278,13 @@ class Map:
         return setting
 
 
-def verdict(low: float, high: float) -> str:
-    """The design's wording for a paired difference's 95% interval (low, high)."""
-    if low > 0:
-        return "BG beats tuned FT"
-    if high < 0:
-        return "BG hurts"
-    return "tie (not resolved)"
+VERDICTS = {1: "BG beats tuned FT", -1: "BG hurts", 0: "tie (not resolved)"}
+
+
+def verdict(low: float, high: float, pairs: int) -> str:
+    """The design's wording for a paired difference's 95% interval (low, high) over `pairs` seeds."""
+    word = VERDICTS.get(paired.direction(low, high, pairs))
+    return word or f"too few seeds yet ({pairs} < {paired.MIN_PAIRS})"
 
 
 def summarize_cell(cell: Cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict:
@@ -297,6 +297,8 @@ def summarize_cell(cell: Cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict
     if not ft_rows:  # a cell of one method (the linear probe)
         return summary
     ft = {r["seed"]: r["test_mAP"] for r in ft_rows}
+    # FT's figures over the tasks BG ran (the seeds the difference pairs), where there are any.
+    ft = {seed: value for seed, value in ft.items() if seed in bg} or ft
     summary.update(ft_setting=ft_rows[0]["key"].split("/")[0], ft_mean=float(np.mean(list(ft.values()))),
                    ft_std=float(np.std(list(ft.values()))))
     d = paired.Paired.of(bg, ft)
@@ -304,8 +306,7 @@ def summarize_cell(cell: Cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict
         return {**summary, "verdict": "no seed in common yet"}
     pairs = len(d.differences)
     summary.update(diff_mean=d.mean, diff_low=d.low, diff_high=d.high, wins=d.ahead, pairs=pairs,
-                   verdict=verdict(d.low, d.high) if pairs >= paired.MIN_PAIRS
-                   else f"too few seeds yet ({pairs} < {paired.MIN_PAIRS})")
+                   verdict=verdict(d.low, d.high, pairs))
     return summary
 
 

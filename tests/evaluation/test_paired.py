@@ -26,3 +26,8 @@ def test_a_comparison_counts_the_seeds_ahead_and_describes_itself():
     assert d.ahead == 2 and np.isclose(d.mean, 0.1) and d.low <= d.mean <= d.high
     assert d.describe().startswith("+0.100 (") and d.describe().endswith("), ahead 2/3")
     assert paired.Paired.of({0: 0.5}, {1: 0.5}) is None
+
+
+def test_an_interval_gives_a_direction_only_with_enough_pairs():
+    assert [paired.direction(low, high, 5) for low, high in [(0.01, 0.1), (-0.1, -0.01), (-0.1, 0.1)]] == [1, -1, 0]
+    assert paired.direction(0.01, 0.1, paired.MIN_PAIRS - 1) is None

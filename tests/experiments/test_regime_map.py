@@ -13,7 +13,8 @@ from bgsplit_tf.training import precision
 
 @pytest.mark.parametrize("low, high, word", [(0.01, 0.2, "beats"), (-0.2, -0.01, "hurts"), (-0.1, 0.1, "tie")])
 def test_verdict(low, high, word):
-    assert word in regime_map.verdict(low, high)
+    assert word in regime_map.verdict(low, high, 5)
+    assert regime_map.verdict(low, high, 4) == "too few seeds yet (4 < 5)"
 
 
 def test_cells_vary_one_axis_at_a_time():
