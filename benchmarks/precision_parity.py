@@ -45,9 +45,8 @@ def parity_table(rows: list[dict]) -> str:
             d = paired.Paired.of(by_precision[precision.BFLOAT16], by_precision[precision.OFF])
             if d is None:
                 continue
-            seeds = sorted(set(by_precision[precision.BFLOAT16]) & set(by_precision[precision.OFF]))
-            values = {p: np.array([by_precision[p][s] for s in seeds]) for p in PRECISIONS}
-            lines.append(f"| {setting} | {method} | {len(seeds)} | "
+            values = {p: np.array([by_precision[p][s] for s in d.seeds]) for p in PRECISIONS}
+            lines.append(f"| {setting} | {method} | {len(d.seeds)} | "
                          + " | ".join(f"{values[p].mean():.3f} +- {values[p].std():.3f}" for p in PRECISIONS)
                          + f" | {d.mean:+.3f} ({d.low:+.3f}, {d.high:+.3f}) | {max(map(abs, d.differences)):.3f} |")
     return "\n".join(lines) + "\n"

@@ -43,9 +43,10 @@ def bootstrap_interval(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
 
 @dataclasses.dataclass(frozen=True)
 class Paired:
-    """The paired differences of two methods: per seed, their mean, its 95% interval, and how many
-    pairs the first method is ahead in."""
+    """The paired differences of two methods: the seeds both have, the difference per seed, their
+    mean, its 95% interval, and how many pairs the first method is ahead in."""
 
+    seeds: tuple[int, ...]
     differences: tuple[float, ...]
     mean: float
     low: float
@@ -55,11 +56,12 @@ class Paired:
     @classmethod
     def of(cls, ours: dict[int, float], theirs: dict[int, float]) -> "Paired | None":
         """The comparison over the seeds both have ({seed: test mAP} each); None without a common seed."""
-        d = paired_differences(ours, theirs)
-        if not d.size:
+        seeds = tuple(sorted(set(ours) & set(theirs)))
+        if not seeds:
             return None
+        d = paired_differences(ours, theirs)
         low, high = bootstrap_interval(d)
-        return cls(tuple(float(v) for v in d), float(d.mean()), low, high, int((d > 0).sum()))
+        return cls(seeds, tuple(float(v) for v in d), float(d.mean()), low, high, int((d > 0).sum()))
 
     def describe(self) -> str:
         """"+0.012 (-0.003, +0.030), ahead 2/3" for a table cell."""

@@ -159,8 +159,8 @@ def ledger_row(setting: Setting, seed: int, config: config_lib.TrainConfig, metr
     last = {key: values[-1] for key, values in history.items() if values}
     return {
         "key": f"{setting.tag()}/seed_{seed}", "method": setting.method, "setting": dataclasses.asdict(setting),
-        "seed": seed, "flags": dataclasses.replace(config, mixed_precision=metrics["precision"]["chosen"]).to_flag_lines(), "val_mAP": metrics["val"]["mAP"],
-        "test_mAP": metrics["test"]["mAP"],
+        "seed": seed, "flags": dataclasses.replace(config, mixed_precision=metrics["precision"]["chosen"]).to_flag_lines(),
+        "val_mAP": metrics["val"]["mAP"], "test_mAP": metrics["test"]["mAP"],
         "train_background_fraction": metrics["task"]["train"]["background_fraction"],
         "rare_categories": metrics["task"]["rare_categories"], "wall_seconds": metrics["wall_seconds"],
         "final": {key: last[key] for key in last if key.startswith("mech_") or key == "aux_loss"},

@@ -45,16 +45,17 @@ def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig)
     current = config.flag_values()
     defaults = {**config_lib.TrainConfig.default_flag_values(), **MISSING_MEANT}
 
-    def differs(name: str, old: str, new: str) -> bool:
-        resolved = RESOLVED.get(name)
-        return old != new and (resolved is None or resolved(old) != resolved(new))
-
-    def shown(name: str, value: str) -> str:  # "auto (off here)" for a RESOLVED flag
-        resolved = RESOLVED[name](value) if name in RESOLVED else value
-        return value if resolved == value else f"{value} ({resolved} here)"
-
-    return {name: (stored.get(name, defaults[name]), shown(name, value)) for name, value in current.items()
-            if name not in NOT_COMPARED and differs(name, stored.get(name, defaults[name]), value)}
+    differences = {}
+    for name, new in current.items():
+        old = stored.get(name, defaults[name])
+        if name in NOT_COMPARED or old == new:
+            continue
+        resolve = RESOLVED.get(name)
+        if resolve is None:
+            differences[name] = (old, new)
+        elif resolve(old) != (meant := resolve(new)):
+            differences[name] = (old, new if meant == new else f"{new} ({meant} here)")
+    return differences
 
 
 def describe_differences(differences: dict[str, tuple[str, str]]) -> str:
