@@ -182,7 +182,10 @@ def resize_uint8(image: tf.Tensor, image_size: tuple[int, int] | tf.Tensor) -> t
 def fit_image(image: tf.Tensor, image_size: tuple[int, int], fit: str) -> tf.Tensor:
     """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C], by `fit` (one of FITS): STRETCH
     resizes to the size; CENTER_CROP resizes, keeping the aspect ratio, to the smallest size that
-    covers CENTER_CROP_MARGIN times it (a 224 x 224 input: shorter side 256), then keeps the centre."""
+    covers CENTER_CROP_MARGIN times it (a 224 x 224 input: shorter side 256), then keeps the centre.
+    A grey image (C = 1) becomes RGB first (C = 3), as every trunk takes three channels."""
+    if image.shape[-1] == 1:
+        image = tf.image.grayscale_to_rgb(image)
     if fit == STRETCH:
         return resize_uint8(image, image_size)
     if fit != CENTER_CROP:

@@ -11,6 +11,8 @@ Specs, as --dataset (a training source) and --images (a pool to mine) name them:
   folder:ROOT             image files in ROOT/<split>/<category>/ (folders.py); a pool: every image under ROOT
   manifest:DIR            CSV manifests DIR/<split>.csv of path,label rows (manifests.py)
   manifest:FILE.csv       one CSV manifest: a pool
+  fashion_mnist[:DIR|:tfds]  Fashion-MNIST's 70,000 photographs (fashion_mnist.py): Debian's files, the IDX
+                          files in DIR, or TFDS's copy; a pool: fashion_mnist/SPLIT
   a bare path             for --images only: a folder is folder:, a .csv file is manifest:
 """
 
@@ -26,7 +28,7 @@ import tensorflow as tf
 from bgsplit_tf.data import image_files
 
 UNLABELED = -1  # the label of an image without one: it gets the aux loss only
-TFDS, FOLDER, MANIFEST = "tfds", "folder", "manifest"
+TFDS, FOLDER, MANIFEST, FASHION_MNIST = "tfds", "folder", "manifest", "fashion_mnist"
 POOL_SPLIT = "pool"  # the one split of a folder or manifest-file pool
 
 
@@ -80,6 +82,11 @@ def parse(spec: str, pool: bool = False) -> Spec:
     """Reads a spec (module docstring). pool: the spec names a pool to mine (--images), so a TFDS spec
     carries its split and a bare path is allowed. ValueError, naming the accepted forms, otherwise."""
     kind, _, location = spec.partition(":")
+    if kind.split("/")[0] == FASHION_MNIST:
+        kind, _, split = kind.partition("/")
+        if pool and not split:
+            raise ValueError(f"{spec!r}: a Fashion-MNIST pool names its split, e.g. fashion_mnist/test")
+        return Spec(FASHION_MNIST, location, split or None)
     if kind not in (TFDS, FOLDER, MANIFEST) or not location:
         if pool and pathlib.Path(spec).is_dir():
             return Spec(FOLDER, spec, POOL_SPLIT)
@@ -107,9 +114,13 @@ def open_source(spec: str | Spec, *, image_size: tuple[int, int] | None = None, 
     """The Source a spec names. image_size: (H, W) every decoded image is fitted to where the source's
     own size differs (image files always; a TFDS dataset whose images are another or varying size), by
     `fit` (image_files.FITS; a centre crop applies to every image)."""
-    from bgsplit_tf.data.sources import folders, manifests, tfds_source
+    from bgsplit_tf.data.sources import fashion_mnist, folders, manifests, tfds_source
 
     spec = spec if isinstance(spec, Spec) else parse(spec)
+    if spec.kind == FASHION_MNIST:
+        return fashion_mnist.FashionMnistSource(fashion_mnist.resolve_origin(spec.location),
+                                                None if image_size is None else tuple(image_size), fit=fit,
+                                                data_dir=data_dir)
     if spec.kind == FOLDER:
         return folders.FolderSource(spec.location, tuple(image_size or (32, 32)), background_folder,
                                     pool=spec.split == POOL_SPLIT, fit=fit)
