@@ -55,6 +55,7 @@ _NEEDS = (
     ("trunk_weights", lambda c: c.trunk.startswith(IMAGENET_MODEL_PREFIXES), "--trunk=applications:<name> or pretrained:<name>"),
     ("teacher_weights", lambda c: c.teacher.startswith(IMAGENET_MODEL_PREFIXES), "--teacher=applications:<name> or pretrained:<name>"),
     ("teacher_cache_shard_size", lambda c: bool(c.teacher_cache_dir), "--teacher_cache_dir"),
+    ("trunk", lambda c: not c.frozen_through, "an empty --frozen_through (a frozen part is the teacher's own trunk)"),
 )
 
 
@@ -104,6 +105,8 @@ class MethodConfig:
     aux_targets: str = _flag("hard", "Aux targets: hard (teacher argmax, official code) or soft (KL at --temperature).", kind="enum", enum_values=AUX_TARGETS)
     temperature: float = _flag(1.0, "Distillation temperature T for --aux_targets=soft.", lower_bound=1e-3)
     fixed_background_logit: float = _flag(None, "If set, the background logit is this constant instead of learned.", kind="float")
+    frozen_through: str = _flag("", "Freeze the trunk up to and including this layer (e.g. block6d_add, the end of EfficientNet-Lite0's stage 6) and train only the layers after it: the frozen part is the teacher's, its output on every image is computed once before training and kept in memory (float16), so an epoch runs only what trains; training then sees the evaluation view (no augmentation). Needs the student's trunk to be the teacher's (no --trunk). Empty: the whole trunk trains.")
+    freeze_batch_norm: bool = _flag(False, "Keep the trunk's batch normalisation as the teacher's (its statistics and scale, in inference mode) while the rest trains: for data whose batch statistics differ from the teacher's training data, where batch statistics would change what the trunk computes at step 0.")
     freeze_trunk: bool = _flag(False, "Keep the trunk as the teacher's (frozen, batch norm in inference mode) and train only the heads: with --aux_weight=0, a linear probe of the teacher's features.")
 
     rare_batch_fraction: float = _flag(0.0, "Oversampling: rare classes make up this fraction of each batch (split equally); 0 samples the data as it is.", lower_bound=0.0, upper_bound=1.0)

@@ -47,7 +47,7 @@ class TopRanked:
     """
 
     def __init__(self, class_names: tuple[str, ...], per_class: int = PER_CLASS):
-        self.class_names = class_names
+        self.class_names, self.per_class = class_names, per_class
         self.top = TopImages(len(class_names) - 1, per_class)
 
     def observe(self, images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> None:

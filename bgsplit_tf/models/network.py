@@ -94,6 +94,16 @@ def build_network(
     return keras.Model(inputs, {"main": main, "aux": aux}, name="bgsplit_network")
 
 
+def freeze_batch_norm(trunk: keras.Model) -> None:
+    """Every BatchNormalization layer of `trunk` (nested models included) untrainable: Keras then runs it
+    in inference mode, normalising with its moving statistics, and keeps its scale and offset."""
+    for layer in trunk.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
+        elif isinstance(layer, keras.Model):
+            freeze_batch_norm(layer)
+
+
 def _cloner(policy: str, synchronized_batch_norm: bool):
     """A clone_function re-creating each layer under the dtype policy `policy`, with batch
     normalisation synchronised across replicas if asked."""

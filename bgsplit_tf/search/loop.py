@@ -14,7 +14,7 @@ import pathlib
 import keras
 import numpy as np
 
-from bgsplit_tf.models import teacher as teacher_lib
+from bgsplit_tf.models import teacher as teacher_lib, trunk_split
 from bgsplit_tf.search import pool_cache as pool_cache_lib, rounds
 from bgsplit_tf.search.state import SearchState
 
@@ -85,7 +85,7 @@ def write_current_model(search: Search, teacher: keras.Model, round_index: int) 
     if search.config.trainable == "all":  # the round network takes pixels already
         outputs = search.network(pixels)
     else:
-        lower, _ = pool_cache_lib.split_trunk(teacher_lib.teacher_trunk(teacher), search.cache.split_layer)
+        lower, _ = trunk_split.split_trunk(teacher_lib.teacher_trunk(teacher), search.cache.split_layer)
         outputs = search.network(lower(pixels))
     network = keras.Model(pixels, outputs, name="search_model")
     folder = search.state.root / CURRENT_DIR

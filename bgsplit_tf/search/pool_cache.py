@@ -1,6 +1,6 @@
 """What a search computes once per pool, so that a round never runs the whole trunk again.
 
-The student's trunk is split before its last stage (split_trunk): the lower part stays the teacher's and
+The student's trunk is split before its last stage (models.trunk_split): the lower part stays the teacher's and
 is frozen during a search, so its output on every pool image is computed once and kept on disk; a
 round trains only the upper part and the heads on those maps, and re-scores the pool from them. The
 teacher's predictions (for the auxiliary loss) and its pooled features (for nearest-neighbour search)
@@ -28,25 +28,10 @@ from absl import logging
 
 from bgsplit_tf.data import teacher_cache
 from bgsplit_tf.models import teacher as teacher_lib
+from bgsplit_tf.models.trunk_split import split_trunk  # (the pool caches the lower part)
 from bgsplit_tf.serving import mining
 
 FINGERPRINT_FILE = "fingerprint.json"
-
-
-def split_trunk(trunk: keras.Model, at_layer: str | None = None) -> tuple[keras.Model, keras.Model]:
-    """(lower, upper) with upper(lower(x)) == trunk(x): lower ends at `at_layer` (default: the output of
-    the block before the last stage, found as the last layer named stage<k>_..._out with k below the
-    last stage), upper takes that output to the features. Both share the trunk's layers (weights)."""
-    if at_layer is None:
-        stages = sorted({int(l.name[5:].split("_")[0]) for l in trunk.layers
-                         if l.name.startswith("stage") and l.name.endswith("_out")})
-        if len(stages) < 2:
-            raise ValueError(f"trunk {trunk.name!r} has no stage<k>_..._out layers to split at; name the layer "
-                             "(--split_layer) whose output the search caches")
-        at_layer = [l.name for l in trunk.layers if l.name.startswith(f"stage{stages[-2]}_") and
-                    l.name.endswith("_out")][-1]
-    cut = trunk.get_layer(at_layer).output
-    return keras.Model(trunk.input, cut, name="lower_trunk"), keras.Model(cut, trunk.output, name="upper_trunk")
 
 
 @dataclasses.dataclass

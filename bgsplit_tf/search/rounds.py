@@ -1,7 +1,7 @@
 """One round of a search: train the top of the network on the cached pool, score the pool, choose what
 to show next.
 
-The round's network takes the cached maps (pool_cache.split_trunk's lower output) through a copy of the
+The round's network takes the cached maps (models.trunk_split's lower output) through a copy of the
 teacher's upper trunk to a main head (K target categories + background) and an auxiliary head started
 as the teacher's classifier: Background Splitting with aux_weight > 0, plain fine-tuning with 0. With
 trainable="all" (the slower option) it takes the pool's pixels through a copy of the whole trunk, all
@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bgsplit_tf.models import bgsplit_model, teacher as teacher_lib
+from bgsplit_tf.models import bgsplit_model, teacher as teacher_lib, trunk_split
 from bgsplit_tf.search import pool_cache as pool_cache_lib
 
 REASONS = ("top", "uncertain", "random")
@@ -65,7 +65,7 @@ def round_network(teacher: keras.Model, split_layer: str, num_categories: int, t
     -> {"main": [B, K + 1] logits (0 = background), "aux": [B, M] logits}; the trunk part and the aux head
     start as the teacher's."""
     trunk = teacher_lib.teacher_trunk(teacher)
-    upper = trunk if trainable == "all" else pool_cache_lib.split_trunk(trunk, split_layer)[1]
+    upper = trunk if trainable == "all" else trunk_split.split_trunk(trunk, split_layer)[1]
     top = keras.models.clone_model(upper)
     top.set_weights(upper.get_weights())
     for layer in [top, *top.layers]:

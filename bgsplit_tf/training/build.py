@@ -45,6 +45,8 @@ def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_coun
     )
     if config.freeze_trunk:
         network.get_layer(teacher_lib.TRUNK_LAYER).trainable = False
+    elif config.freeze_batch_norm:
+        network_lib.freeze_batch_norm(network.get_layer(teacher_lib.TRUNK_LAYER))
     posthoc = config.logit_adjustment == "posthoc"
     model = bgsplit_model.BackgroundSplittingModel(
         network, aux_weight=config.aux_weight, aux_targets=config.aux_targets, temperature=config.temperature,

@@ -18,10 +18,10 @@ import tensorflow as tf
 from absl import logging
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.data import (bad_images, image_files, pipeline, rare_task, recipes, sources, teacher_cache,
-                             teacher_targets)
+from bgsplit_tf.data import (bad_images, frozen_maps, image_files, pipeline, rare_task, recipes, sources,
+                             teacher_cache, teacher_targets)
 from bgsplit_tf.evaluation import plots
-from bgsplit_tf.models import pretrained, teacher as teacher_lib
+from bgsplit_tf.models import pretrained, teacher as teacher_lib, trunk_split
 
 EVAL_BATCH_SIZE = 512
 # --cache_decoded=auto keeps decoded train + val images in memory below this size (iNaturalist at 224 px,
@@ -35,7 +35,8 @@ def screened_source_of(config: config_lib.TrainConfig, teacher: keras.Model, fit
     (--bad_images), and those images. One decode pass per split: the scan of the training and
     validation splits also computes their teacher targets (memo.bad_images), or a re-run with
     --teacher_cache_dir reads the recorded scan and decodes nothing."""
-    with_targets = (config.train_split, config.val_split)
+    # With --frozen_through the targets come later, from the frozen trunk's maps (a fraction of the cost).
+    with_targets = () if config.frozen_through else (config.train_split, config.val_split)
     raw_source = source_of(config, teacher.input_shape[1:3], fit)
     return bad_images.screen(
         raw_source, splits, config.bad_images,
@@ -162,6 +163,7 @@ class TargetsMemo:
         self._targets: dict[tuple, teacher_targets.TeacherTargets] = {}
         self._bad: dict[tuple, tuple[bad_images.BadImage, ...]] = {}
         self._unwritten: dict[tuple, teacher_targets.TeacherTargets] = {}  # scanned, not yet in the cache
+        self._maps: dict[tuple, np.ndarray] = {}  # frozen lower trunk maps per (source, split, teacher, layer)
         self.worker = worker  # (index, count): multi-worker training shares the cache's precompute
 
     @staticmethod
@@ -205,6 +207,18 @@ class TargetsMemo:
         logging.info("Teacher targets and bad-image scan of %s[%s]: %d images in %.1f s (one decode pass)",
                      source.name, split, len(targets.ids), time.time() - started)
         return bad_images.missing_images(source, split, set(targets.ids))
+
+    def frozen_maps(self, source, splits: tuple[str, ...], config: config_lib.TrainConfig,
+                    lower: keras.Model) -> frozen_maps.MapsSource:
+        """The source with its images replaced by the frozen lower trunk's maps (--frozen_through),
+        computed once per process for each split."""
+        maps = {}
+        for split in splits:
+            key = (*self._key(source, split, config), config.image_size, config.frozen_through)
+            if key not in self._maps:
+                self._maps[key] = frozen_maps.compute_maps(source, split, lower)
+            maps[split] = self._maps[key]
+        return frozen_maps.MapsSource(source, maps)
 
     def get(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model):
         """The TeacherTargets of source[split] under the config's teacher: memoised (from bad_images's
@@ -274,6 +288,8 @@ class PreparedRun:
     class_counts: list[int]
     bad_images: list[bad_images.BadImage]
     input_recipe: InputRecipe
+    pixel_source: object = None  # where the pictures come from: `source` itself, or the one its maps are of
+    lower_trunk: keras.Model | None = None  # --frozen_through: pixels -> the maps `source` holds
 
     @property
     def train_batches(self) -> tf.data.Dataset:
@@ -294,11 +310,18 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
     teacher = teacher_of(config)
     trunk_source = trunk_source_of(config, teacher)
     recipe = input_recipe_of(config, teacher.input_shape[1:3])
-    logging.info("Input recipe %s (%s): training augmentation %s, evaluation view %s", recipe.recipe, recipe.reason,
-                 recipe.augmentation, recipe.evaluation_fit)
     source, bad = screened_source_of(config, teacher, recipe.evaluation_fit, memo,
                                      (config.train_split, config.val_split, config.test_split))
     check_image_size(source, teacher, config.teacher or str(pretrained.embedded_path("")))
+    pixel_source, lower = source, None
+    if config.frozen_through:  # teacher and source from here on take and hold the frozen trunk's maps
+        lower, teacher = trunk_split.split_teacher(teacher, config.frozen_through)
+        trunk_source = teacher
+        source = memo.frozen_maps(source, (config.train_split, config.val_split, config.test_split), config, lower)
+        recipe = dataclasses.replace(recipe, augmentation=pipeline.NO_AUGMENTATION,
+                                     reason=f"{recipe.reason}; no augmentation: --frozen_through={config.frozen_through}")
+    logging.info("Input recipe %s (%s): training augmentation %s, evaluation view %s", recipe.recipe, recipe.reason,
+                 recipe.augmentation, recipe.evaluation_fit)
     task, summaries, kept = draw_task(config, source)
     logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
                  summaries["train"]["background_fraction"], summaries["train"]["counts"])
@@ -312,8 +335,7 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
     steps_per_epoch = num_train // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"--batch_size={config.batch_size} exceeds the {num_train} training images")
-    cache = cache_decoded(config, num_train + summaries["validation"]["num_examples"],
-                          (*teacher.input_shape[1:3], 3))
+    cache = cache_decoded(config, num_train + summaries["validation"]["num_examples"], teacher.input_shape[1:])
 
     def unaugmented(split: str, training: bool, keep=lambda examples: examples) -> tf.data.Dataset:
         """Un-augmented batches of the split's (relabelled) examples that `keep` leaves, decoded after it."""
@@ -361,4 +383,6 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
         class_counts=list(summaries["train"]["counts"].values()),
         bad_images=bad,
         input_recipe=recipe,
+        pixel_source=pixel_source,
+        lower_trunk=lower,
     )

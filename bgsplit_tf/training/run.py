@@ -19,13 +19,14 @@ import pathlib
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.evaluation import mechanism, plots, tensorboard_logging, top_ranked, validation as validation_lib
-from bgsplit_tf.models import teacher as teacher_lib
+from bgsplit_tf.models import teacher as teacher_lib, trunk_split
 from bgsplit_tf.serving import export, model_card
 from bgsplit_tf.training import build, checkpoints, distribute, faults, loop, precision as precision_lib, prepare, run_folder
 
@@ -67,7 +68,7 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
     # Seed again right before the model draws its initial weights: preparing the data (e.g. TFDS
     # rendering the dataset on first use) consumes global random state.
     keras.utils.set_random_seed(config.seed)
-    gallery = prepare.task_gallery(run.task, run.source, config)
+    gallery = prepare.task_gallery(run.task, run.pixel_source, config)
     (output_dir / "train_gallery.png").write_bytes(gallery)
     tensorboard_logging.write_pictures(output_dir / "tensorboard" / "train", 0, {"train_gallery": gallery})
     logging.info("Trunk precision: %s (%s)", precision.trunk_dtype, precision.reason)
@@ -127,7 +128,10 @@ def _evaluate(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: k
     and the metrics."""
     task, validation, probe = run.task, trained["validation"], trained["probe"]
     top = top_ranked.TopRanked(task.class_names)
-    test_labels, test_probs = validation_lib.predict_main(model, run.test_batches, top.observe)
+    test_labels, test_probs = validation_lib.predict_main(model, run.test_batches,
+                                                          top.observe if run.lower_trunk is None else None)
+    if run.lower_trunk is not None:  # the batches held maps: show the top-ranked images' pixels
+        _observe_pixels_of_top(top, run, config.test_split, test_labels, test_probs)
     test = validation_lib.map_summary(test_labels, test_probs, task.class_names)
     about = f"aux_weight={config.aux_weight}, mAP {test['mAP']:.3f}"
     pictures = {"test_pr_curves": plots.pr_curves_png(test_labels, test_probs, task.class_names,
@@ -162,16 +166,27 @@ def _evaluate(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: k
     return results
 
 
+def _observe_pixels_of_top(top: top_ranked.TopRanked, run: prepare.PreparedRun, split: str, labels, probs) -> None:
+    """Feeds `top` the pixels of each rare class's highest-scored images of `split` (labels int [N], probs
+    float32 [N, K + 1] in split order), decoding only those."""
+    chosen = np.unique(np.concatenate([np.argsort(-probs[:, k])[:top.per_class] for k in range(1, probs.shape[1])]))
+    examples = run.pixel_source.encoded_examples(split).enumerate().filter(
+        lambda index, _: tf.reduce_any(tf.equal(index, chosen))).map(lambda _, example: run.pixel_source.decode(example))
+    pixels = np.stack([example["image"] for example in examples.as_numpy_iterator()]).astype(np.float32)
+    top.observe(pixels, labels[chosen], probs[chosen])
+
+
 def _write_outputs(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model, results: dict,
                    output_dir: pathlib.Path, hparams: dict | None) -> None:
     """HParams, model.keras, the model card, the export if asked, and metrics.json last (the finished marker)."""
     write_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
                   results["val"]["mAP"], results["test"]["mAP"])
-    model.network.save(output_dir / "model.keras")
+    network = model.network if run.lower_trunk is None else trunk_split.on_pixels(run.lower_trunk, model.network)
+    network.save(output_dir / "model.keras")
     card = model_card.model_card(results)
     (output_dir / export.MODEL_CARD_FILE).write_text(card)
     if config.export_dir:
-        exported = export.export_saved_model(model.network, run.task.class_names, config.export_dir,
+        exported = export.export_saved_model(network, run.task.class_names, config.export_dir,
                                              results["operating_points"], results.get("eval_logit_offset"),
                                              model_card=card,
                                              evaluation_fit=run.input_recipe.evaluation_fit)

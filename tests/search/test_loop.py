@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bgsplit_tf.data import sources
-from bgsplit_tf.models import pretrained
+from bgsplit_tf.models import pretrained, trunk_split
 from bgsplit_tf.search import loop, pool_cache, rounds, simulation, state as state_lib
 
 POOL = "tfds:bgsplit_shapes/tiny/train"
@@ -29,7 +29,7 @@ def pool(tiny_data_dir, tmp_path_factory):
 def test_the_cache_holds_the_lower_trunk_of_every_pool_image_and_is_reused(pool, tiny_data_dir, tmp_path):
     teacher, cache, truth = pool
     assert len(cache) == 768 == len(truth) and cache.maps.shape[1:] == (8, 8, 64) and cache.maps.dtype == np.float16
-    lower, upper = pool_cache.split_trunk(teacher.get_layer("trunk"))
+    lower, upper = trunk_split.split_trunk(teacher.get_layer("trunk"))
     assert lower.layers[-1].name == cache.split_layer == "stage3_block1_out"
     built = pool_cache.build_pool_cache(tmp_path, POOL, teacher, data_dir=tiny_data_dir)
     np.testing.assert_array_equal(built.teacher_labels, cache.teacher_labels)

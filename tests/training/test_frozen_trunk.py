@@ -1,0 +1,70 @@
+"""--frozen_through: the trunk below a layer stays the teacher's, its maps are computed once, and only the
+layers above train; what is saved and served takes pixels again and scores as the trained model does."""
+
+import keras
+import numpy as np
+import pytest
+
+from bgsplit_tf import config as config_lib
+from bgsplit_tf.models import pretrained, teacher as teacher_lib, trunk_split
+from bgsplit_tf.training import prepare, run as run_lib
+from tests import helpers
+
+LAYER = "stage3_block1_out"  # the embedded teacher's trunk: the end of its third stage
+
+
+def test_split_teacher_computes_the_teachers_logits_from_its_maps():
+    teacher = pretrained.load()
+    lower, upper_teacher = trunk_split.split_teacher(teacher, LAYER)
+    pixels = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(upper_teacher(lower(pixels)), teacher(pixels), atol=1e-4)
+    assert teacher_lib.has_trunk(upper_teacher) and not lower.trainable and not upper_teacher.trainable
+
+
+def test_a_cut_at_an_unknown_layer_names_the_trunks_layers():
+    with pytest.raises(ValueError, match="has no layer 'block9z_add'"):
+        trunk_split.split_trunk(helpers.tiny_teacher().get_layer("trunk"), "block9z_add")
+
+
+def test_a_frozen_through_run_trains_the_top_on_maps_and_saves_a_pixel_model(tiny_data_dir, tmp_path):
+    config = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
+                                    positives_per_class=2, epochs=2, batch_size=32, warmup_epochs=0,
+                                    frozen_through=LAYER, output_dir=str(tmp_path / "run"))
+    memo = prepare.TargetsMemo()
+    prepared = prepare.prepare_run(config, memo)
+    images, _ = next(iter(prepared.train_batches))
+    assert images.shape[1:] == prepared.lower_trunk.output_shape[1:] == (8, 8, 64)  # maps, not pixels
+    assert prepared.input_recipe.augmentation == "none"
+
+    metrics = run_lib.run_training(config, memo, verbose=0)
+    assert 0.0 <= metrics["test"]["mAP"] <= 1.0
+    saved = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
+    assert saved.input_shape == (None, 32, 32, 3)
+    teacher = pretrained.load()
+    lower = trunk_split.split_trunk(teacher_lib.teacher_trunk(teacher), LAYER)[0]
+    pixels = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    # The frozen part is the teacher's: the saved model's first part still computes the teacher's maps.
+    saved_lower = saved.get_layer("lower_trunk")
+    np.testing.assert_allclose(saved_lower(pixels), lower(pixels), atol=1e-5)
+    assert (tmp_path / "run" / "test_top_ranked.png").stat().st_size > 0
+
+
+def test_frozen_through_refuses_another_trunk():
+    with pytest.raises(ValueError, match="--trunk=.*has no effect without an empty --frozen_through"):
+        config_lib.TrainConfig(trunk="applications:resnet50", frozen_through=LAYER)
+
+
+def test_freeze_batch_norm_keeps_the_teachers_function_in_training_mode(tiny_data_dir):
+    """Batch statistics of other data would move what the trunk computes at step 0; frozen batch norm
+    normalises with the teacher's moving statistics, so training mode computes the teacher's outputs."""
+    from bgsplit_tf.training import build
+
+    teacher = pretrained.load()
+    pixels = np.random.default_rng(2).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    for freeze in (False, True):
+        config = config_lib.TrainConfig(freeze_batch_norm=freeze, epochs=1)
+        model = build.build_model(config, teacher, [100, 2, 2], steps_per_epoch=10)
+        trained_mode = model.network(pixels, training=True)["aux"]
+        assert np.allclose(trained_mode, teacher(pixels), atol=1e-3) == freeze
+    trainable = {w.path.split("/")[-2] for w in model.network.get_layer("trunk").trainable_weights}
+    assert trainable and not any(name.endswith("_bn") for name in trainable)  # convolutions train, norms do not
