@@ -9,8 +9,8 @@ The network is built here from core Keras layers (build): stem, MBConv blocks wi
 squeeze-excitation, ReLU6, batch norm epsilon 1e-3, TensorFlow "same" padding (explicit asymmetric
 zero padding before every stride-2 convolution), 1280-channel head. keras-cv's EfficientNetLiteBackbone
 computes the same function from the same weights (tests/models check both against PyTorch), but its 1x1
-convolutions are Conv2D layers, whose gradients TensorFlow computes on a CPU several times slower than
-the matmul a Dense layer over the channel axis does; here every 1x1 convolution is such a Dense. On top: global average pooling
+convolutions are Conv2D layers, whose gradients TensorFlow computes on a CPU slower than the matmul a
+Dense layer over the channel axis does; here every 1x1 convolution is such a Dense. On top: global average pooling
 and the 1000-way ImageNet classifier as our teacher layout (models.teacher: "trunk" with the input
 normalisation (x - 127) / 128 inside, "classifier"). The weights are read by torch_state_dict, with
 no PyTorch and no code from the file.
