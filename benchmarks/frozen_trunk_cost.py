@@ -34,14 +34,7 @@ def _maps_model(size: int) -> keras.Model:
     if FLAGS.build == "ours":
         trunk = efficientnet_lite.build(efficientnet_lite.MODELS["efficientnet_lite0"], size).get_layer("trunk")
         return keras.Model(trunk.input, trunk.get_layer("top_relu6").output)
-    from keras_cv.models import EfficientNetLiteBackbone
-
-    kernels, repeats, inputs, outputs, expansions, strides = zip(*efficientnet_lite.STAGES)
-    backbone = EfficientNetLiteBackbone(
-        include_rescaling=False, width_coefficient=1.0, depth_coefficient=1.0,
-        stackwise_kernel_sizes=list(kernels), stackwise_num_repeats=list(repeats),
-        stackwise_input_filters=list(inputs), stackwise_output_filters=list(outputs),
-        stackwise_expansion_ratios=list(expansions), stackwise_strides=list(strides), input_shape=(size, size, 3))
+    backbone = efficientnet_lite.keras_cv_backbone(efficientnet_lite.MODELS["efficientnet_lite0"], size)
     return keras.Model(backbone.input, backbone.output)
 
 

@@ -179,13 +179,18 @@ def resize_uint8(image: tf.Tensor, image_size: tuple[int, int] | tf.Tensor) -> t
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
+def as_rgb(image: tf.Tensor) -> tf.Tensor:
+    """A grey image [..., H, W, 1] as RGB [..., H, W, 3] (grey repeated): every trunk takes three channels.
+    Other images pass unchanged."""
+    return tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image
+
+
 def fit_image(image: tf.Tensor, image_size: tuple[int, int], fit: str) -> tf.Tensor:
     """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C], by `fit` (one of FITS): STRETCH
     resizes to the size; CENTER_CROP resizes, keeping the aspect ratio, to the smallest size that
     covers CENTER_CROP_MARGIN times it (a 224 x 224 input: shorter side 256), then keeps the centre.
-    A grey image (C = 1) becomes RGB first (C = 3), as every trunk takes three channels."""
-    if image.shape[-1] == 1:
-        image = tf.image.grayscale_to_rgb(image)
+    A grey image (C = 1) becomes RGB first (as_rgb)."""
+    image = as_rgb(image)
     if fit == STRETCH:
         return resize_uint8(image, image_size)
     if fit != CENTER_CROP:

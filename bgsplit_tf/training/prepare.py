@@ -214,7 +214,8 @@ class TargetsMemo:
         computed once per process for each split."""
         maps = {}
         for split in splits:
-            key = (*self._key(source, split, config), config.image_size, config.frozen_through)
+            key = (getattr(source, "inner", source), split, config.teacher, config.teacher_weights,
+                   config.image_size, config.frozen_through)
             if key not in self._maps:
                 self._maps[key] = frozen_maps.compute_maps(source, split, lower)
             maps[split] = self._maps[key]

@@ -44,13 +44,8 @@ def test_real_photographs_get_their_imagenet_class(lite0_224, photo, expected_cl
 def test_keras_cv_backbone_computes_the_same_maps_from_the_same_weights(lite0_224):
     """keras-cv's EfficientNetLiteBackbone is the same network (our build differs in running 1x1
     convolutions as Dense matmuls, faster on a CPU): given our weights it gives our maps."""
-    keras_cv = pytest.importorskip("keras_cv")
-    kernels, repeats, inputs, outputs, expansions, strides = zip(*efficientnet_lite.STAGES)
-    reference = keras_cv.models.EfficientNetLiteBackbone(
-        include_rescaling=False, width_coefficient=1.0, depth_coefficient=1.0,
-        stackwise_kernel_sizes=list(kernels), stackwise_num_repeats=list(repeats),
-        stackwise_input_filters=list(inputs), stackwise_output_filters=list(outputs),
-        stackwise_expansion_ratios=list(expansions), stackwise_strides=list(strides), input_shape=(64, 64, 3))
+    pytest.importorskip("keras_cv")
+    reference = efficientnet_lite.keras_cv_backbone(efficientnet_lite.MODELS["efficientnet_lite0"], 64)
     ours = efficientnet_lite.classifier(SPEC, image_size=64)
     trunk = teacher_lib.teacher_trunk(ours)
     for layer in [layer for layer in reference.layers if layer.weights]:

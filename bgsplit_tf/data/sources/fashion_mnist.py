@@ -46,7 +46,6 @@ SPLITS = ("train", "validation", "test")
 VALIDATION_MODULUS = 6
 IMAGE_SHAPE = (28, 28, 1)
 VERSION = "fashion_mnist-1 (content ids, validation = id mod 6)"
-IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC = 2051, 2049
 
 
 def read_idx(path: pathlib.Path) -> np.ndarray:
@@ -163,9 +162,8 @@ class FashionMnistSource:
 
     def decode_random_crop(self, example: dict, seed: tf.Tensor) -> dict:
         """The inception recipe's random crop of the RGB image, at image_size (recipes.random_resized_crop)."""
-        rgb = tf.image.grayscale_to_rgb(example["image"])
-        return {**example, "image": recipes.random_resized_crop(rgb, tuple(self.image_size or IMAGE_SHAPE[:2]),
-                                                                seed)}
+        return {**example, "image": recipes.random_resized_crop(image_files.as_rgb(example["image"]),
+                                                                tuple(self.image_size or IMAGE_SHAPE[:2]), seed)}
 
 
 def resolve_origin(location: str) -> str:

@@ -122,8 +122,8 @@ class TfdsSource:
         if self.image_size is not None and (self.fit != image_files.STRETCH or
                                             tuple(self.image_shape()[:2]) != tuple(self.image_size)):
             image = image_files.fit_image(image, self.image_size, self.fit)
-        elif image.shape[-1] == 1:  # a grey dataset (fashion_mnist, mnist) at the model's size
-            image = tf.image.grayscale_to_rgb(image)
+        else:  # at the model's size already: only a grey dataset (fashion_mnist, mnist) changes, to RGB
+            image = image_files.as_rgb(image)
         return {**example, "image": image}
 
     def decode_random_crop(self, example: dict, seed: tf.Tensor) -> dict:

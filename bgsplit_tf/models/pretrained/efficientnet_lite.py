@@ -166,6 +166,21 @@ def build(model: LiteModel, image_size: int) -> keras.Model:
     return teacher_lib.build_teacher(trunk, IMAGENET_CLASSES)
 
 
+def keras_cv_backbone(model: LiteModel, image_size: int) -> keras.Model:
+    """keras-cv's EfficientNetLiteBackbone of `model` (explicit stackwise arguments: its preset aliases
+    fetch a config from the internet), untrained: normalised pixels [B, S, S, 3] -> maps [B, s, s, 1280].
+    Not what bgsplit_tf trains (module docstring): the cross-check of build() in tests and benchmarks."""
+    from keras_cv.models import EfficientNetLiteBackbone
+
+    kernels, repeats, inputs, outputs, expansions, strides = zip(*STAGES)
+    return EfficientNetLiteBackbone(
+        include_rescaling=False, width_coefficient=model.width, depth_coefficient=model.depth,
+        stackwise_kernel_sizes=list(kernels), stackwise_num_repeats=list(repeats),
+        stackwise_input_filters=list(inputs), stackwise_output_filters=list(outputs),
+        stackwise_expansion_ratios=list(expansions), stackwise_strides=list(strides),
+        input_shape=(image_size, image_size, 3))
+
+
 def _conv(kernel: np.ndarray) -> np.ndarray:
     """A torch conv kernel [out, in, kh, kw] as Keras's [kh, kw, in, out]."""
     return kernel.transpose(2, 3, 1, 0)
