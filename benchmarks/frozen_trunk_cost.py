@@ -12,6 +12,8 @@ and inputs: speed only. Name the CPU (lscpu) beside any figure you publish.
 
 from __future__ import annotations
 
+import pathlib
+import sys
 import time
 
 import keras
@@ -20,6 +22,9 @@ import tensorflow as tf
 from absl import app, flags
 
 from bgsplit_tf.models.pretrained import efficientnet_lite
+
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1]))
+from tests.fixtures import keras_cv_reference  # noqa: E402  (keras-cv's build: the test's cross-check too)
 
 flags.DEFINE_list("sizes", ["96", "128"], "Input sizes (px).")
 flags.DEFINE_list("cuts", ["block5c_add", "block6d_add"], "Last frozen layers to time the split at.")
@@ -34,7 +39,7 @@ def _maps_model(size: int) -> keras.Model:
     if FLAGS.build == "ours":
         trunk = efficientnet_lite.build(efficientnet_lite.MODELS["efficientnet_lite0"], size).get_layer("trunk")
         return keras.Model(trunk.input, trunk.get_layer("top_relu6").output)
-    backbone = efficientnet_lite.keras_cv_backbone(efficientnet_lite.MODELS["efficientnet_lite0"], size)
+    backbone = keras_cv_reference.keras_cv_backbone(size)
     return keras.Model(backbone.input, backbone.output)
 
 

@@ -12,6 +12,7 @@ from skimage import data
 from bgsplit_tf.data import image_files
 from bgsplit_tf.models import network, pretrained, teacher as teacher_lib
 from bgsplit_tf.models.pretrained import efficientnet_lite
+from tests.fixtures import keras_cv_reference
 from tests.fixtures.reference_inputs import reference_inputs
 
 FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
@@ -45,7 +46,7 @@ def test_keras_cv_backbone_computes_the_same_maps_from_the_same_weights(lite0_22
     """keras-cv's EfficientNetLiteBackbone is the same network (our build differs in running 1x1
     convolutions as Dense matmuls, faster on a CPU): given our weights it gives our maps."""
     pytest.importorskip("keras_cv")
-    reference = efficientnet_lite.keras_cv_backbone(efficientnet_lite.MODELS["efficientnet_lite0"], 64)
+    reference = keras_cv_reference.keras_cv_backbone(64)
     ours = efficientnet_lite.classifier(SPEC, image_size=64)
     trunk = teacher_lib.teacher_trunk(ours)
     for layer in [layer for layer in reference.layers if layer.weights]:

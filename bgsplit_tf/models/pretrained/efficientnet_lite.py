@@ -8,11 +8,12 @@ install from a package registry like any dependency: nothing is downloaded at ru
 The network is built here from core Keras layers (build): stem, MBConv blocks without
 squeeze-excitation, ReLU6, batch norm epsilon 1e-3, TensorFlow "same" padding (explicit asymmetric
 zero padding before every stride-2 convolution), 1280-channel head. keras-cv's EfficientNetLiteBackbone
-computes the same function from the same weights (tests/models check both against PyTorch), but its 1x1
-convolutions are Conv2D layers, whose gradients TensorFlow computes on a CPU slower than the matmul a
-Dense layer over the channel axis does; here every 1x1 convolution is such a Dense. On top: global average pooling
-and the 1000-way ImageNet classifier as our teacher layout (models.teacher: "trunk" with the input
-normalisation (x - 127) / 128 inside, "classifier"). The weights are read by torch_state_dict, with
+computes the same function from the same weights (tests/models checks both against PyTorch;
+tests/fixtures/keras_cv_reference.py builds keras-cv's), but its 1x1 convolutions are Conv2D layers,
+whose gradients TensorFlow computes on a CPU slower than the matmul a Dense layer over the channel axis
+does; here every 1x1 convolution is such a Dense. On top: global average pooling and the 1000-way
+ImageNet classifier as our teacher layout (models.teacher: "trunk" with the input normalisation
+(x - 127) / 128 inside, "classifier"). The weights are read by torch_state_dict, with
 no PyTorch and no code from the file.
 """
 
@@ -164,21 +165,6 @@ def build(model: LiteModel, image_size: int) -> keras.Model:
     features = layers.GlobalAveragePooling2D(name="pool")(x)
     trunk = keras.Model(pixels, features, name=teacher_lib.TRUNK_LAYER)
     return teacher_lib.build_teacher(trunk, IMAGENET_CLASSES)
-
-
-def keras_cv_backbone(model: LiteModel, image_size: int) -> keras.Model:
-    """keras-cv's EfficientNetLiteBackbone of `model` (explicit stackwise arguments: its preset aliases
-    fetch a config from the internet), untrained: normalised pixels [B, S, S, 3] -> maps [B, s, s, 1280].
-    Not what bgsplit_tf trains (module docstring): the cross-check of build() in tests and benchmarks."""
-    from keras_cv.models import EfficientNetLiteBackbone
-
-    kernels, repeats, inputs, outputs, expansions, strides = zip(*STAGES)
-    return EfficientNetLiteBackbone(
-        include_rescaling=False, width_coefficient=model.width, depth_coefficient=model.depth,
-        stackwise_kernel_sizes=list(kernels), stackwise_num_repeats=list(repeats),
-        stackwise_input_filters=list(inputs), stackwise_output_filters=list(outputs),
-        stackwise_expansion_ratios=list(expansions), stackwise_strides=list(strides),
-        input_shape=(image_size, image_size, 3))
 
 
 def _conv(kernel: np.ndarray) -> np.ndarray:
