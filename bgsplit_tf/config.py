@@ -14,9 +14,9 @@ from __future__ import annotations
 import ast
 import dataclasses
 import sys
-from typing import Any, Callable
+from typing import Any
 
-from absl import app, flags, logging
+from absl import flags
 
 AUX_TARGETS = ("hard", "soft")
 LOGIT_ADJUSTMENT = ("none", "loss", "posthoc")
@@ -321,39 +321,6 @@ def _kind_of(default: Any) -> str:
 def config_from_flags(config_class=TrainConfig, flag_values: flags.FlagValues = flags.FLAGS):
     """Reads the parsed flags into a config."""
     return config_class(**{f.name: flag_values[f.name].value for f in dataclasses.fields(config_class)})
-
-
-def run_program(main: Callable[[list[str]], Any], define_program_flags: Callable[[], None],
-                program_module: str) -> None:
-    """Runs an absl program that has only its own flags: defines them (when it runs, never at import),
-    lists them in --help, then runs main(argv)."""
-    define_program_flags()
-    show_in_help(program_module)
-    app.run(main)
-
-
-def run_app(action: Callable[[TrainConfig], Any], program_module: str | None = None,
-            define_program_flags: Callable[[], None] | None = None) -> None:
-    """Runs an absl app whose flags are TrainConfig's (listed by --help) plus, if given, the program's own
-    (define_program_flags, listed under program_module): action(config) once parsed. A TrainingFault
-    (a diverging loss, a finished run, bad data...) ends it with its message and FAULT_EXIT_CODE."""
-    define_flags()
-    if define_program_flags is not None:
-        define_program_flags()
-    show_in_help(__name__, *([program_module] if program_module else []))
-
-    def main(argv):
-        from bgsplit_tf.training import faults  # (imports TensorFlow: not at flag-definition time)
-
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        try:
-            action(config_from_flags())
-        except faults.TrainingFault as fault:
-            logging.error("%s", fault)
-            sys.exit(faults.FAULT_EXIT_CODE)
-
-    app.run(main)
 
 
 _FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(TrainConfig))

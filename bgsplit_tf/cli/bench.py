@@ -4,31 +4,27 @@
 from __future__ import annotations
 
 import json
-import pathlib
 
-from absl import app, flags
+from absl import flags
 
-from bgsplit_tf import config as config_lib
 from bgsplit_tf.bench import training_speed
+from bgsplit_tf.cli import program
 
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    """Runs the chosen cases and writes the JSON report (absl main)."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    config = config_lib.config_from_flags()
-    result = training_speed.run_benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.repeats, FLAGS.jpeg_images, "".join(FLAGS.cases))
+def bench(config) -> None:
+    """Runs the chosen cases and writes the JSON report."""
+    output = program.output_file(FLAGS.output)
+    result = training_speed.run_benchmark(config, FLAGS.steps, FLAGS.warmup, FLAGS.repeats, FLAGS.jpeg_images,
+                                          "".join(FLAGS.cases))
     text = json.dumps(result, indent=2)
-    pathlib.Path(FLAGS.output).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(FLAGS.output).write_text(text + "\n")
+    output.write_text(text + "\n")
     print(text)
 
 
-def run():
-    """Console-script entry point: the TrainConfig flags (teacher, batch size...) plus the bench's own."""
-    config_lib.define_flags()
+def define_flags() -> None:
+    """The bench's own flags (besides the TrainConfig flags: teacher, batch size...)."""
     flags.DEFINE_integer("steps", 20, "Steps per timed epoch.", lower_bound=1)
     flags.DEFINE_integer("warmup", 1, "Untimed epochs first (compilation, caches).", lower_bound=1)
     flags.DEFINE_integer("repeats", 5, "Timed epochs; the median is reported.", lower_bound=1)
@@ -36,8 +32,11 @@ def run():
     flags.DEFINE_string("output", "runs/bench/bench.json", "Where the JSON goes.")
     flags.DEFINE_multi_enum("cases", list(training_speed.CASE_LETTERS), list(training_speed.CASE_LETTERS),
                             "Which timed cases run (repeat the flag: --cases=a --cases=b); the FLOPs always come.")
-    config_lib.show_in_help(config_lib.__name__, __name__)
-    app.run(main)
+
+
+def run():
+    """Console-script entry point: the TrainConfig flags plus the bench's own, then bench."""
+    program.run_app(bench, __name__, define_flags)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import json
 from absl import app, flags
 
 from bgsplit_tf.bench.decode_speed import benchmark
-from bgsplit_tf.config import run_program
+from bgsplit_tf.cli.program import run_program
 
 FLAGS = flags.FLAGS
 

@@ -8,11 +8,10 @@ images reviewed.
 from __future__ import annotations
 
 import json
-import pathlib
 
 from absl import app, flags
 
-from bgsplit_tf.config import run_program
+from bgsplit_tf.cli import program
 
 FLAGS = flags.FLAGS
 
@@ -47,12 +46,11 @@ def main(argv):
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    output = program.output_file(FLAGS.output, suffix=".json")
     config = rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs, trainable=FLAGS.trainable)
     report = search.run_benchmark(FLAGS.pool, FLAGS.cache_dir, FLAGS.data_dir or None, FLAGS.label_key,
                                   FLAGS.strategies, [int(s) for s in FLAGS.seeds], FLAGS.rounds, FLAGS.categories,
                                   FLAGS.examples, config, FLAGS.timing_rounds, FLAGS.teacher)
-    output = pathlib.Path(FLAGS.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
     output.with_suffix(".png").write_bytes(plots.found_against_reviewed_png(report["runs"], report["pool"]))
     print(json.dumps({key: report[key] for key in ("pool_images", "cache_seconds", "round_seconds", "summary")},
@@ -61,7 +59,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    run_program(main, define_flags, __name__)
+    program.run_program(main, define_flags, __name__)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from absl import flags
 
 from bgsplit_tf import config as config_lib
+from bgsplit_tf.cli import program
 from bgsplit_tf.experiments import comparison
 
 FLAGS = flags.FLAGS
@@ -60,7 +61,7 @@ def run_grid(base: config_lib.TrainConfig) -> None:
 def run():
     """Console-script entry point: the training flags, the experiment's own, then run_grid (faults end
     with their message and exit status 3, as bgsplit-train's do)."""
-    config_lib.run_app(run_grid, __name__, define_flags)
+    program.run_app(run_grid, __name__, define_flags)
 
 
 if __name__ == "__main__":

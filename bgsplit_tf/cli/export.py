@@ -9,7 +9,7 @@ import pathlib
 
 from absl import app, flags, logging
 
-from bgsplit_tf.config import run_program
+from bgsplit_tf.cli.program import run_program
 
 FLAGS = flags.FLAGS
 

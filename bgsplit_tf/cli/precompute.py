@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf.cli import program
 
 
 def run():
@@ -18,7 +18,7 @@ def run():
 
         print(json.dumps(precompute_lib.precompute_splits(config), indent=2))
 
-    config_lib.run_app(precompute)
+    program.run_app(precompute)
 
 
 if __name__ == "__main__":

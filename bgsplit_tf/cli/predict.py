@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from bgsplit_tf.config import run_program
+from bgsplit_tf.cli.program import run_program
 
 FLAGS = flags.FLAGS
 

@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import pathlib
 import sys
 
 from absl import app, flags, logging
 
-from bgsplit_tf.config import run_program
+from bgsplit_tf.cli import program
 from bgsplit_tf.data.sources import shapes
 
 FLAGS = flags.FLAGS
@@ -40,11 +39,10 @@ def main(argv):
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    output = program.output_file(FLAGS.output, suffix=".keras")
     teacher, card = teacher_pretraining.pretrain_teacher(
         FLAGS.data_dir or None, FLAGS.config, FLAGS.version, FLAGS.granularity, FLAGS.holdout_percent, FLAGS.epochs,
         FLAGS.batch_size, FLAGS.learning_rate, FLAGS.weight_decay, FLAGS.seed)
-    output = pathlib.Path(FLAGS.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     teacher.save(output)
     card.update(seed=FLAGS.seed, epochs=FLAGS.epochs, command="bgsplit-pretrain " + " ".join(sys.argv[1:]))
     teacher_pretraining.write_model_card(output, card)
@@ -53,7 +51,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    run_program(main, define_flags, __name__)
+    program.run_program(main, define_flags, __name__)
 
 
 if __name__ == "__main__":

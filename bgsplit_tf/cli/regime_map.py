@@ -18,6 +18,7 @@ import time
 from absl import flags
 
 from bgsplit_tf import config as config_lib
+from bgsplit_tf.cli import program
 
 FLAGS = flags.FLAGS
 
@@ -26,7 +27,7 @@ def define_flags():
     """The map's own flags (besides every training flag)."""
     from bgsplit_tf.experiments import regime_map
 
-    flags.DEFINE_enum("tier", "quick", list(regime_map.TIERS), "Size of the map (see bgsplit_tf.regime_map.TIERS).")
+    flags.DEFINE_enum("tier", "quick", list(regime_map.TIERS), "Size of the map (see bgsplit_tf.experiments.regime_map.TIERS).")
     flags.DEFINE_string("results_dir", "", "Where the ledger, tables and figures go (empty: --output_dir).")
     flags.DEFINE_bool("report_only", False, "Train nothing: write the tables and figures from the runs the ledger "
                       "holds so far (cells whose tuning has finished, with their finished seeds).")
@@ -37,23 +38,20 @@ def define_flags():
 def write_outputs(results_dir: pathlib.Path, summaries: list[dict], regime, title: str) -> None:
     """results.csv/.md, tuning.csv, regime_map.png and mechanism.png from the map's summaries and ledger."""
     from bgsplit_tf.evaluation import plots
-    from bgsplit_tf.experiments import comparison, regime_map
+    from bgsplit_tf.experiments import comparison, ledger, regime_map
 
     results_dir.mkdir(parents=True, exist_ok=True)
     comparison.write_csv(results_dir / "results.csv", summaries)
     comparison.write_csv(results_dir / "tuning.csv", [{**t, "val_mAP": json.dumps(t["val_mAP"])}
                                                        for t in regime.tuning])
     ft_lr, ft_length = regime.ft_choice[("fine", 5, 2)]
-    tuning = "\n".join(f"| {t['setting']} | {t['val_mAP_mean']:.4f} | {', '.join(f'{v:.4f}' for v in t['val_mAP'])} |"
-                       for t in regime.tuning)
     (results_dir / "results.md").write_text(
         f"# {title}\n\nChosen on validation: fine-tuning lr {ft_lr}, {ft_length} schedule; Background Splitting "
         f"lambda {regime.bg_lambda}.\n\n{regime_map.markdown_table(summaries)}\n## Tuning runs (validation mAP)\n\n"
-        f"| setting | mean over tuning seeds | per seed |\n|---|---|---|\n{tuning}\n")
+        f"{ledger.tuning_table(regime.tuning, 'seed')}")
     (results_dir / "regime_map.png").write_bytes(plots.regime_map_png(summaries, title))
     central = summaries[0]
-    histories = {method: [row["history"] for key, row in regime.ledger.rows.items()
-                          if key.split("/")[0] == central[f"{prefix}_setting"]]
+    histories = {method: ledger.histories_of(regime.ledger, central[f"{prefix}_setting"])
                  for method, prefix in (("fine-tuning (tuned)", "ft"), ("Background Splitting", "bg"))}
     (results_dir / "mechanism.png").write_bytes(plots.mechanism_png(histories, f"{title}: central cell, per epoch"))
 
@@ -82,7 +80,7 @@ def run_regime_map(base: config_lib.TrainConfig) -> None:
 
 def run():
     """Console-script entry point: the training flags, the map's own, then run_regime_map."""
-    config_lib.run_app(run_regime_map, __name__, define_flags)
+    program.run_app(run_regime_map, __name__, define_flags)
 
 
 if __name__ == "__main__":

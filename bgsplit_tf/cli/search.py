@@ -3,7 +3,8 @@ the images each round shows in a page on 127.0.0.1 (bgsplit_tf.search).
 
   bgsplit-search --pool=/data/season1 --examples=lynx=/photos/l1.jpg,/photos/l2.jpg,/photos/l3.jpg \
     --state_dir=searches/lynx
-  then open http://127.0.0.1:8765 ; Ctrl-C stops, and the same command resumes
+  then open the URL it prints (http://127.0.0.1:8765/?token=...: a new token each run); Ctrl-C stops, and
+  the same command resumes (one search per state folder at a time)
 
 After each round <state_dir>/current/ holds the model: bgsplit-export --run_dir=<state_dir>/current exports it.
 """
@@ -14,7 +15,7 @@ import time
 
 from absl import app, flags, logging
 
-from bgsplit_tf.config import run_program
+from bgsplit_tf.cli.program import run_program
 
 FLAGS = flags.FLAGS
 
@@ -49,7 +50,8 @@ def main(argv):
                                                     trainable=FLAGS.trainable),
                                  FLAGS.data_dir or None, FLAGS.who)
     page = server.serve(session, FLAGS.port)
-    print(f"Label at http://127.0.0.1:{page.server_address[1]} (Ctrl-C stops; the same command resumes)")
+    print(f"Label at {page.guard.url}\n(this run's address: its token lets your browser in and no other page; "
+          "Ctrl-C stops; the same command resumes)", flush=True)
     try:
         while True:
             time.sleep(1)

@@ -7,7 +7,7 @@ training.run says what it writes to --output_dir; `bgsplit-train --helpfull` lis
 
 from __future__ import annotations
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf.cli import program
 
 
 def run():
@@ -17,7 +17,7 @@ def run():
 
         run_lib.run_training(config)
 
-    config_lib.run_app(train)
+    program.run_app(train)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bgsplit_tf import faults
 from bgsplit_tf.data import image_files, teacher_cache
-from bgsplit_tf.training import faults
 
 POLICIES = ("skip", "fail")
 REPORT_FILE = "bad_images.tsv"

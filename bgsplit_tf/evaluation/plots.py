@@ -118,16 +118,17 @@ def gallery_png(rows: list[tuple[str, np.ndarray]], title: str, correct: list[np
     return _png(figure)
 
 
-def regime_map_png(summaries: list[dict], title: str) -> bytes:
-    """The regime map: per cell, BG minus tuned FT test mAP (mean over seeds, 95% bootstrap interval),
+def regime_map_png(summaries: list[dict], title: str, paired_by: str = "seed") -> bytes:
+    """A map: per cell, BG minus tuned FT test mAP (mean over the pairs, 95% bootstrap interval),
     cells grouped by axis from top to bottom; cells without a comparison (linear probe) are left out.
+    paired_by: what pairs the runs (the regime map's seed, the real map's task), for the axis label.
 
     summaries: dicts with "axis", "value", "diff_mean", "diff_low", "diff_high", "wins", "pairs".
     """
     compared = [s for s in summaries if "diff_mean" in s]
     return _forest_png([ForestRow(s["axis"], f"{s['axis']}: {s['value']}", s["diff_mean"], s["diff_low"],
                                   s["diff_high"], f"{s['wins']}/{s['pairs']}", s["pairs"]) for s in compared],
-                       "test mAP: Background Splitting - tuned fine-tuning (paired by seed; 95% bootstrap CI)", title)
+                       f"test mAP: Background Splitting - tuned fine-tuning (paired by {paired_by}; 95% bootstrap CI)", title)
 
 
 def paired_differences_png(pairs: list[dict], title: str) -> bytes:

@@ -6,26 +6,22 @@ background logit, and a linear probe of each teacher's frozen trunk as the diffi
 learning rate and length and BG's lambda are chosen on validation mAP with the same budget (4
 configurations each), then every cell runs seeds 0-4 (more where the difference is unresolved).
 
-Every run is a full `bgsplit-train` run. Finished runs are recorded in a ledger (JSON lines: the run's
-key, its flags and the figures kept from its metrics.json, the per-epoch history included), so the
-map resumes from the ledger alone after its run folders are gone; a ledger entry whose flags differ
-from the run's is an error naming the run.
+Every run is a full `bgsplit-train` run, recorded in the map's ledger (experiments.ledger), from
+which the map resumes and is reported.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import time
-from typing import Callable
 
 import numpy as np
 from absl import logging
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.evaluation import paired
-from bgsplit_tf.training import run_folder
+from bgsplit_tf.experiments import ledger as ledger_lib
 
 TEACHERS = {"fine": "embedded:shapes_v2_fine", "medium": "embedded:shapes_v2_medium",
             "coarse": "embedded:shapes_v2_coarse"}
@@ -153,85 +149,21 @@ def run_config(base: config_lib.TrainConfig, tier: Tier, setting: Setting, seed:
     return dataclasses.replace(base, **overrides)
 
 
-def ledger_row(setting: Setting, seed: int, config: config_lib.TrainConfig, metrics: dict) -> dict:
-    """What the ledger keeps of a finished run: its key, flags, figures and per-epoch history."""
-    history = metrics["history"]
-    last = {key: values[-1] for key, values in history.items() if values}
-    return {
-        "key": f"{setting.tag()}/seed_{seed}", "method": setting.method, "setting": dataclasses.asdict(setting),
-        "seed": seed, "flags": dataclasses.replace(config, mixed_precision=metrics["precision"]["chosen"]).to_flag_lines(),
-        "val_mAP": metrics["val"]["mAP"], "test_mAP": metrics["test"]["mAP"],
-        "train_background_fraction": metrics["task"]["train"]["background_fraction"],
-        "rare_categories": metrics["task"]["rare_categories"], "wall_seconds": metrics["wall_seconds"],
-        "final": {key: last[key] for key in last if key.startswith("mech_") or key == "aux_loss"},
-        "teacher_background_rank": metrics.get("mechanism", {}).get("teacher_background_rank"),
-        "history": history,
-    }
-
-
-class Ledger:
-    """Finished runs by key, appended to a JSON-lines file as they finish."""
-
-    def __init__(self, path: pathlib.Path):
-        self.path = path
-        self.rows: dict[str, dict] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    self.rows[row["key"]] = row
-
-    def get(self, key: str, config: config_lib.TrainConfig) -> dict | None:
-        """The finished run `key` if the ledger has it (None if not); ValueError if it is not the same run
-        as `config` (training.run_folder.same_run_differences: the rule every resume follows)."""
-        row = self.rows.get(key)
-        if row is None:
-            return None
-        differences = run_folder.same_run_differences(config_lib.parse_flag_lines(row["flags"]), config)
-        if differences:
-            raise ValueError(f"the ledger {self.path} holds run {key} with other flags "
-                             f"({run_folder.describe_differences(differences)}); move the ledger aside or pass "
-                             "another --results_dir to start a new map")
-        return row
-
-    def add(self, row: dict) -> None:
-        """Records a finished run (appended to the file at once, so a crash loses no finished run)."""
-        self.rows[row["key"]] = row
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-
-
-Trainer = Callable[[config_lib.TrainConfig], dict]  # config -> metrics.json's dict
-
-
-class NotInLedger(LookupError):
-    """A run the map needs has not finished yet (report_map trains nothing)."""
-
-
-def _not_in_ledger(config: config_lib.TrainConfig) -> dict:
-    raise NotInLedger(config.output_dir)
-
-
 class Map:
     """Resolves settings against the choices made on validation, and runs (or recalls) each run once."""
 
-    def __init__(self, base: config_lib.TrainConfig, tier: Tier, ledger: Ledger, runs_dir: pathlib.Path,
-                 train: Trainer):
-        self.base, self.tier, self.ledger, self.runs_dir, self.train = base, tier, ledger, runs_dir, train
+    def __init__(self, base: config_lib.TrainConfig, tier: Tier, ledger: ledger_lib.Ledger, runs_dir: pathlib.Path,
+                 train: ledger_lib.Trainer):
+        self.base, self.tier, self.ledger, self.runs_dir = base, tier, ledger, runs_dir
+        self.runs = ledger_lib.Runs(ledger, train)
         self.ft_choice: dict[tuple, tuple[float, str]] = {}  # (teacher, K, N) -> (learning rate, length)
         self.bg_lambda: float | None = None
         self.tuning: list[dict] = []
 
     def run(self, setting: Setting, seed: int) -> dict:
         """The ledger row of a resolved setting and seed, training it if it is not in the ledger."""
-        row = self.recall(setting, seed)
-        if row is None:
-            config = run_config(self.base, self.tier, setting, seed, self.runs_dir)
-            logging.info("=== regime map: %s/seed_%d", setting.tag(), seed)
-            row = ledger_row(setting, seed, config, self.train(config))
-            self.ledger.add(row)
-        return row
+        return self.runs.run(f"{setting.tag()}/seed_{seed}", setting,
+                             run_config(self.base, self.tier, setting, seed, self.runs_dir), seed=seed)
 
     def recall(self, setting: Setting, seed: int) -> dict | None:
         """The ledger row of a resolved setting and seed, None if it has not finished (nothing is trained)."""
@@ -240,15 +172,8 @@ class Map:
 
     def _tune(self, candidates: list[Setting]) -> Setting:
         """The candidate with the best mean val mAP over the tuning seeds (ties: the first)."""
-        means = []
-        for candidate in candidates:
-            rows = [self.run(candidate, seed) for seed in self.tier.tune_seeds]
-            means.append(float(np.mean([r["val_mAP"] for r in rows])))
-            self.tuning.append({"setting": candidate.tag(), "val_mAP_mean": means[-1],
-                                "val_mAP": [r["val_mAP"] for r in rows]})
-        best = candidates[int(np.argmax(means))]
-        logging.info("Chosen on validation: %s (%s)", best.tag(), ", ".join(f"{m:.4f}" for m in means))
-        return best
+        return ledger_lib.choose_on_validation(
+            candidates, lambda c: [self.run(c, seed) for seed in self.tier.tune_seeds], self.tuning)
 
     def ft_setting(self, setting: Setting) -> Setting:
         """FT at a cell's condition, at its learning rate and length chosen on validation."""
@@ -282,41 +207,48 @@ VERDICTS = {1: "BG beats tuned FT", -1: "BG hurts", 0: "tie (not resolved)"}
 
 
 def verdict(low: float, high: float, pairs: int) -> str:
-    """The design's wording for a paired difference's 95% interval (low, high) over `pairs` seeds."""
+    """The design's wording for a paired difference's 95% interval (low, high) over `pairs` pairs."""
     word = VERDICTS.get(paired.direction(low, high, pairs))
-    return word or f"too few seeds yet ({pairs} < {paired.MIN_PAIRS})"
+    return word or f"too few pairs yet ({pairs} < {paired.MIN_PAIRS})"
 
 
-def summarize_cell(cell: Cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict:
-    """One line of the map: both methods' test mAP and the paired difference with its interval."""
-    bg = {r["seed"]: r["test_mAP"] for r in bg_rows}
+def task_of(row: dict):
+    """What pairs a ledger row with the other method's: its task where the row names one (the real map),
+    else its seed (the regime map's seed draws the rare task)."""
+    return row.get("task", row["seed"])
+
+
+def summarize_cell(cell, bg_rows: list[dict], ft_rows: list[dict]) -> dict:
+    """One line of a map: both methods' test mAP and the paired difference (BG - FT, paired by task_of)
+    with its interval. cell: anything with .axis and .value."""
+    bg = {task_of(r): r["test_mAP"] for r in bg_rows}
     summary = {"axis": cell.axis, "value": cell.value, "bg_setting": bg_rows[0]["key"].split("/")[0],
-               "seeds": len(bg), "bg_mean": float(np.mean(list(bg.values()))),
+               "tasks": len(bg), "bg_mean": float(np.mean(list(bg.values()))),
                "bg_std": float(np.std(list(bg.values()))),
                "train_background_fraction": float(np.mean([r["train_background_fraction"] for r in bg_rows]))}
     if not ft_rows:  # a cell of one method (the linear probe)
         return summary
-    ft = {r["seed"]: r["test_mAP"] for r in ft_rows}
-    # FT's figures over the tasks BG ran (the seeds the difference pairs), where there are any.
-    ft = {seed: value for seed, value in ft.items() if seed in bg} or ft
+    ft = {task_of(r): r["test_mAP"] for r in ft_rows}
+    # FT's figures over the tasks BG ran (the tasks the difference pairs), where there are any.
+    ft = {task: value for task, value in ft.items() if task in bg} or ft
     summary.update(ft_setting=ft_rows[0]["key"].split("/")[0], ft_mean=float(np.mean(list(ft.values()))),
                    ft_std=float(np.std(list(ft.values()))))
     d = paired.Paired.of(bg, ft)
     if d is None:
-        return {**summary, "verdict": "no seed in common yet"}
+        return {**summary, "verdict": "no task in common yet"}
     pairs = len(d.differences)
     summary.update(diff_mean=d.mean, diff_low=d.low, diff_high=d.high, wins=d.ahead, pairs=pairs,
                    verdict=verdict(d.low, d.high, pairs))
     return summary
 
 
-def run_map(base: config_lib.TrainConfig, tier: Tier, results_dir: pathlib.Path, train: Trainer,
+def run_map(base: config_lib.TrainConfig, tier: Tier, results_dir: pathlib.Path, train: ledger_lib.Trainer,
             time_budget_seconds: float | None = None) -> tuple[list[dict], Map]:
     """Runs (or resumes) the whole map: tuning, every cell at the tier's seeds, then extra seeds for
     unresolved cells while the time budget (None: unlimited) lasts. Returns one summary per cell."""
     started = time.time()
     runs_dir = pathlib.Path(base.output_dir)
-    regime = Map(base, tier, Ledger(results_dir / "ledger.jsonl"), runs_dir, train)
+    regime = Map(base, tier, ledger_lib.Ledger(results_dir / "ledger.jsonl"), runs_dir, train)
     resolved = [(cell, regime.resolve(cell.bg), cell.ft and regime.resolve(cell.ft)) for cell in cells(tier)]
 
     def rows_of(setting: Setting | None, seeds) -> list[dict]:
@@ -338,34 +270,38 @@ def run_map(base: config_lib.TrainConfig, tier: Tier, results_dir: pathlib.Path,
 def report_map(base: config_lib.TrainConfig, tier: Tier, results_dir: pathlib.Path) -> tuple[list[dict], Map]:
     """The map as far as its ledger goes, training nothing (for watching a long map): every cell whose
     settings are resolved (its tuning runs finished), with the seeds finished so far."""
-    regime = Map(base, tier, Ledger(results_dir / "ledger.jsonl"), pathlib.Path(base.output_dir), _not_in_ledger)
+    regime = Map(base, tier, ledger_lib.Ledger.of_a_map(results_dir), pathlib.Path(base.output_dir),
+                 ledger_lib.not_in_ledger)
     summaries = []
     for cell in cells(tier):
         try:
             bg, ft = regime.resolve(cell.bg), cell.ft and regime.resolve(cell.ft)
-        except NotInLedger:
+        except ledger_lib.NotInLedger:
             continue
         seeds = tier.seeds + tier.extra_seeds
         bg_rows = [row for seed in seeds if (row := regime.recall(bg, seed))]
         ft_rows = [row for seed in seeds if ft and (row := regime.recall(ft, seed))]
         if bg_rows and (ft is None or ft_rows):
             summaries.append(summarize_cell(cell, bg_rows, ft_rows))
+    if not summaries:
+        raise regime.ledger.no_cell_yet()
     return summaries, regime
 
 
-def markdown_table(summaries: list[dict]) -> str:
-    """The map as a Markdown table: one line per cell; linear-probe cells report one method."""
-    lines = ["| axis | value | train background | seeds | tuned FT test mAP | BG test mAP | BG - FT (95% CI) "
+def markdown_table(summaries: list[dict], unit: str = "seeds") -> str:
+    """The map as a Markdown table: one line per cell (unit: what its pairs are, for the header);
+    linear-probe cells report one method."""
+    lines = [f"| axis | value | train background | {unit} | tuned FT test mAP | BG test mAP | BG - FT (95% CI) "
              "| BG ahead | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         if "ft_mean" not in s:
-            lines.append(f"| {s['axis']} | {s['value']} | {s['train_background_fraction']:.2%} | {s['seeds']} | | "
+            lines.append(f"| {s['axis']} | {s['value']} | {s['train_background_fraction']:.2%} | {s['tasks']} | | "
                          f"{s['bg_mean']:.3f} +- {s['bg_std']:.3f} (probe) | | | |")
             continue
         difference = (f"{s['diff_mean']:+.3f} ({s['diff_low']:+.3f}, {s['diff_high']:+.3f}) | {s['wins']}/{s['pairs']}"
                       if "diff_mean" in s else " | ")
         lines.append(
-            f"| {s['axis']} | {s['value']} | {s['train_background_fraction']:.2%} | {s['seeds']} | "
+            f"| {s['axis']} | {s['value']} | {s['train_background_fraction']:.2%} | {s['tasks']} | "
             f"{s['ft_mean']:.3f} +- {s['ft_std']:.3f} | {s['bg_mean']:.3f} +- {s['bg_std']:.3f} | {difference} | "
             f"{s['verdict']} |")
     return "\n".join(lines) + "\n"

@@ -9,14 +9,15 @@ page) or from a SimulatedLabeller (benchmarks, tests) through the same SearchSta
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import shutil
 
 import keras
 import numpy as np
 
 from bgsplit_tf.models import teacher as teacher_lib, trunk_split
-from bgsplit_tf.search import pool_cache as pool_cache_lib, rounds
-from bgsplit_tf.search.state import SearchState
+from bgsplit_tf.search import pool_cache as pool_cache_lib, rounds, state as state_lib
 
 WEIGHTS_FILE = "network.weights.h5"
 
@@ -24,7 +25,7 @@ WEIGHTS_FILE = "network.weights.h5"
 class Search:
     """One search over a cached pool for `categories`, starting from `examples` (rounds.Examples)."""
 
-    def __init__(self, state: SearchState, cache: pool_cache_lib.PoolCache, teacher: keras.Model,
+    def __init__(self, state: state_lib.SearchState, cache: pool_cache_lib.PoolCache, teacher: keras.Model,
                  examples: rounds.Examples, config: rounds.RoundConfig, seed: int = 0):
         self.state, self.cache, self.examples, self.config, self.seed = state, cache, examples, config, seed
         self.categories = list(state.settings["categories"])
@@ -44,8 +45,12 @@ class Search:
         scores = rounds.score_pool(self.network, self.cache, self.config)
         reviewable = np.ones_like(scores, bool)
         item_index = self.cache.index()
-        for (item, category), _ in labels.items():
-            if item in item_index and category in self.categories:
+        for (item, category), label in labels.items():
+            if item not in item_index:
+                continue
+            if label.who == state_lib.EXAMPLE_LABELLER:  # the user's own example: never shown, for any category
+                reviewable[item_index[item], :] = False
+            elif category in self.categories:
                 reviewable[item_index[item], self.categories.index(category)] = False
         shown = rounds.choose(scores, reviewable, self.categories, self.config, seed=self.seed * 100_003 + index)
         for entry in shown:
@@ -74,13 +79,16 @@ def estimated_precision(shown: list[dict], labels: dict) -> dict:
             for category, by_reason in estimates.items()}
 
 
-CURRENT_DIR = "current"
+CURRENT_DIR, PUBLISHED_DIR = "current", "published"
 
 
 def write_current_model(search: Search, teacher: keras.Model, round_index: int) -> pathlib.Path:
-    """Saves the search's current model as a run folder bgsplit-export reads (<state>/current/: model.keras,
-    pixels [B, H, W, 3] -> {"main", "aux"}, the teacher's lower trunk below the round network, and a
-    metrics.json naming the categories and the round). Returns the folder."""
+    """Saves the search's current model as a run folder bgsplit-export reads (model.keras, pixels
+    [B, H, W, 3] -> {"main", "aux"}, the teacher's lower trunk below the round network, and a
+    metrics.json naming the categories and the round), published atomically: written whole to
+    <state>/published/<round>/, then <state>/current, a symbolic link, is switched to it in one rename,
+    so that a reader of current/ sees one round or the next, never a half-written one. The round before
+    stays (a reader may still be in it); older ones are removed. Returns the new folder."""
     pixels = keras.Input(teacher.input_shape[1:], name="pixels")
     if search.config.trainable == "all":  # the round network takes pixels already
         outputs = search.network(pixels)
@@ -88,9 +96,22 @@ def write_current_model(search: Search, teacher: keras.Model, round_index: int) 
         lower, _ = trunk_split.split_trunk(teacher_lib.teacher_trunk(teacher), search.cache.split_layer)
         outputs = search.network(lower(pixels))
     network = keras.Model(pixels, outputs, name="search_model")
-    folder = search.state.root / CURRENT_DIR
-    folder.mkdir(exist_ok=True)
+    published = search.state.root / PUBLISHED_DIR
+    folder = published / str(round_index)
+    if folder.exists():  # a round re-run after a kill before its publication finished
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
     network.save(folder / "model.keras")
     (folder / "metrics.json").write_text(json.dumps({"task": {"rare_categories": search.categories},
                                                      "round": round_index}, indent=2))
+    current = search.state.root / CURRENT_DIR
+    if current.is_dir() and not current.is_symlink():  # a folder written in place by an older version
+        shutil.rmtree(current)
+    link = search.state.root / f".{CURRENT_DIR}.{round_index}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(pathlib.Path(PUBLISHED_DIR) / str(round_index), target_is_directory=True)
+    os.replace(link, current)
+    for old in published.iterdir():
+        if old.name.isdigit() and int(old.name) < round_index - 1:
+            shutil.rmtree(old)
     return folder

@@ -1,7 +1,8 @@
 """Opening a search from what a user names: a pool, example images per category, a teacher.
 
   <state_dir>/cache/     the pool cache (pool_cache), built on first open
-  <state_dir>/...        the state (state.py), and current/ the model after the latest round
+  <state_dir>/...        the state (state.py, its lock held while the search runs), and current/ the
+                         model after the latest round (a link to published/<round>/, switched atomically)
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def encode_examples(examples: dict[str, list[str]], teacher, cache: pool_cache.P
 def open_session(state_dir: str, pool: str, examples: dict[str, list[str]], teacher_spec: str,
                  config: rounds.RoundConfig, data_dir: str | None = None, who: str = "web") -> server.SearchSession:
     """Opens (or resumes) the search and returns the page's session; the first round starts training at
-    once when none has finished. After each round the current model is saved for bgsplit-export."""
+    once when none has finished. After each round the current model is saved for bgsplit-export. The
+    session holds the state folder's lock (StateInUse if another process does) until session.close()
+    or the end of the process."""
+    lock = state_lib.StateLock(state_dir)
     teacher = pretrained.load(teacher_spec)
     state = state_lib.open_state(state_dir, {"pool": pool, "categories": list(examples), "teacher": teacher_spec,
                                              "aux_weight": config.aux_weight, "trainable": config.trainable,
@@ -68,10 +72,11 @@ def open_session(state_dir: str, pool: str, examples: dict[str, list[str]], teac
     for category, paths in examples.items():  # an example that is a pool image is a labelled positive, never shown
         for path in set(paths) & set(cache.items):
             if (path, category) not in labelled:
-                state.add(path, category, "yes", "example", -1)
+                state.add(path, category, "yes", state_lib.EXAMPLE_LABELLER, -1)
     search = loop.Search(state, cache, teacher, encode_examples(examples, teacher, cache, config), config)
     session = server.SearchSession(search, pool, tuple(teacher.input_shape[1:3]), data_dir, who,
-                                   on_round=lambda summary: loop.write_current_model(search, teacher, summary["round"]))
+                                   on_round=lambda summary: loop.write_current_model(search, teacher, summary["round"]),
+                                   lock=lock)
     if state.finished_rounds() == 0:
         session.start_round()
     return session

@@ -41,7 +41,7 @@ def _review_loop(strategy: str, cache: pool_cache_lib.PoolCache, teacher: keras.
     state = state_lib.open_state(state_dir, {"categories": categories, "strategy": strategy, "seed": seed})
     for category, items in example_items.items():
         for item in items:
-            state.add(item, category, "yes", "example", -1)
+            state.add(item, category, "yes", state_lib.EXAMPLE_LABELLER, -1)
     config = dataclasses.replace(config, aux_weight=aux)
     search = loop.Search(state, cache, teacher, rounds.Examples.none(cache, config), config, seed)
     given = sum(len(items) for items in example_items.values())

@@ -6,6 +6,7 @@ lose a label.
                             {"item", "category", "label": yes|no|skip, "who", "when", "round"}, and
                             {"undo": true, "item", "category", "who", "when"} when one is taken back
   <state>/rounds/<r>/       each round's model weights, pool scores and the images it chose to show
+  <state>/lock              held by the one process that writes the folder (lock_state), naming its pid
 
 A line is written and flushed to disk before add() returns, so a kill loses at most the label being
 typed. Two different labels for one (item, category) are a conflict: the second is refused, naming the
@@ -15,13 +16,17 @@ first, unless it is a relabel (the page's undo, then a new label).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import pathlib
 import time
 
+from bgsplit_tf import faults
+
 LABELS = ("yes", "no", "skip")
-SETTINGS_FILE, LABELS_FILE, ROUNDS_DIR = "settings.json", "labels.jsonl", "rounds"
+EXAMPLE_LABELLER = "example"  # the `who` of the example images a search starts from (labelled yes, never shown)
+SETTINGS_FILE, LABELS_FILE, ROUNDS_DIR, LOCK_FILE = "settings.json", "labels.jsonl", "rounds", "lock"
 
 
 class LabelConflict(ValueError):
@@ -46,36 +51,44 @@ class SearchState:
     def __init__(self, root: pathlib.Path, settings: dict):
         self.root = root
         self.settings = settings
+        self._current: dict[tuple[str, str], Label] = {}  # labels() as of the first _read_up_to bytes
+        self._read_up_to = 0  # bytes of labels.jsonl folded into _current: whole lines only
+        self._lines_read = 0
 
     @property
     def labels_path(self) -> pathlib.Path:
         return self.root / LABELS_FILE
 
-    def _events(self) -> list[dict]:
+    def _fold_new_lines(self) -> None:
+        """Folds the lines appended since the last call into _current (reading only those), so a label's
+        round trip does not grow with the history. A last line without its newline is a label cut short
+        by a kill: it is left unread."""
         if not self.labels_path.exists():
-            return []
-        events, lines = [], self.labels_path.read_text().splitlines()
-        for number, line in enumerate(lines, start=1):
+            return
+        with open(self.labels_path, "rb") as f:
+            f.seek(self._read_up_to)
+            new = f.read()
+        whole = new[:new.rfind(b"\n") + 1]
+        for line in whole.decode().splitlines():
+            self._lines_read += 1
             if not line.strip():
                 continue
             try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut short by a kill mid-write: the label being typed
-                if number != len(lines):
-                    raise ValueError(f"{self.labels_path} line {number} is not JSON: {line[:80]!r}; it holds labels, "
-                                     "so it is never rewritten: repair that line by hand") from None
-        return events
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                raise ValueError(f"{self.labels_path} line {self._lines_read} is not JSON: {line[:80]!r}; it holds "
+                                 "labels, so it is never rewritten: repair that line by hand") from None
+            key = (event["item"], event["category"])
+            if event.get("undo"):
+                self._current.pop(key, None)
+            else:
+                self._current[key] = Label(**{field.name: event[field.name] for field in dataclasses.fields(Label)})
+        self._read_up_to += len(whole)
 
     def labels(self) -> dict[tuple[str, str], Label]:
         """The current label of each (item, category): the last given and not taken back."""
-        current: dict[tuple[str, str], Label] = {}
-        for event in self._events():
-            key = (event["item"], event["category"])
-            if event.get("undo"):
-                current.pop(key, None)
-            else:
-                current[key] = Label(**{field.name: event[field.name] for field in dataclasses.fields(Label)})
-        return current
+        self._fold_new_lines()
+        return dict(self._current)
 
     def add(self, item: str, category: str, label: str, who: str, round_index: int, relabel: bool = False) -> Label:
         """Records a label (durably, before returning). The same label again is a no-op; a different one is
@@ -85,7 +98,8 @@ class SearchState:
         if category not in self.settings["categories"]:
             raise ValueError(f"category {category!r} is not searched for here; this search looks for "
                              f"{', '.join(self.settings['categories'])}")
-        existing = self.labels().get((item, category))
+        self._fold_new_lines()
+        existing = self._current.get((item, category))
         if existing is not None and existing.label == label:
             return existing
         if existing is not None and not relabel:
@@ -100,13 +114,19 @@ class SearchState:
 
     def undo(self, item: str, category: str, who: str) -> None:
         """Takes back the current label of (item, category); the history keeps it."""
-        if (item, category) not in self.labels():
+        self._fold_new_lines()
+        if (item, category) not in self._current:
             raise ValueError(f"{item} has no label for {category} to undo")
         self._append({"undo": True, "item": item, "category": category, "who": who, "when": time.time()})
 
     def _append(self, event: dict) -> None:
-        with open(self.labels_path, "a") as f:
-            f.write(json.dumps(event) + "\n")
+        """Writes one event durably. A cut-short last line (never acknowledged to anyone) is dropped first,
+        so the new line starts on a line of its own."""
+        self._fold_new_lines()
+        with open(self.labels_path, "ab") as f:
+            if f.tell() > self._read_up_to:
+                f.truncate(self._read_up_to)
+            f.write((json.dumps(event) + "\n").encode())
             f.flush()
             os.fsync(f.fileno())
 
@@ -139,3 +159,37 @@ def open_state(root: str | pathlib.Path, settings: dict) -> SearchState:
     else:
         path.write_text(json.dumps(settings, indent=2))
     return SearchState(root, settings)
+
+
+class StateInUse(faults.Fault):
+    """Another running process holds the state folder's lock."""
+
+
+class StateLock:
+    """The one-writer lock of a state folder: an exclusive flock on <state>/lock, which holds the holder's
+    pid. The operating system drops it when its process ends however it ends, so the lock of a dead
+    process is simply taken over."""
+
+    def __init__(self, root: str | pathlib.Path):
+        root = pathlib.Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        self.path = root / LOCK_FILE
+        self._file = open(self.path, "a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "unknown"
+            self._file.close()
+            raise StateInUse(f"{root} is in use by another search (process {holder}); stop it, or give this one "
+                             "another state folder") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"{os.getpid()}\n")
+        self._file.flush()
+
+    def release(self) -> None:
+        """Gives the folder up (also done by the end of the process)."""
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()

@@ -184,8 +184,10 @@ def export_saved_model(
 
 def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, version: int | None = None) -> pathlib.Path:
     """Exports a finished bgsplit-train run (its model.keras and metrics.json), with its model card (not
-    for a labelling session's current model, whose metrics name only its categories)."""
-    run_dir = pathlib.Path(run_dir)
+    for a labelling session's current model, whose metrics name only its categories). A run_dir that is a
+    symbolic link (a search's current/) is resolved once, so that a search publishing its next round
+    meanwhile cannot mix two rounds' files."""
+    run_dir = pathlib.Path(run_dir).resolve()
     model_path, metrics_path = run_dir / "model.keras", run_dir / "metrics.json"
     for required in (model_path, metrics_path):
         if not required.exists():

@@ -15,9 +15,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf import config as config_lib, faults
 from bgsplit_tf.training import checkpoints as checkpoints_lib
-from bgsplit_tf.training import faults
 
 # (epoch, skip) -> the epoch's batches from batch `skip` on: a tf.data.Dataset, or a distributed dataset
 EpochIterable = Callable[[int, int], object]  # (epoch, skip) -> what the loop iterates: that epoch's batches
@@ -47,7 +46,7 @@ def train(model: keras.Model, epoch_batches: EpochIterable, epochs: int, steps_p
     batch of an iterator over epoch_batches's dataset (default: the model's own,
     model.make_train_function, compiled as the model was compiled).
     Returns the History of all epochs, those before a resumption included. A TrainingFault raised
-    by a callback (faults.NonFiniteLossGuard) stops training before the faulty step is checkpointed;
+    by a callback (loss_guard.NonFiniteLossGuard) stops training before the faulty step is checkpointed;
     the fault's message then says which checkpoint holds the last good state.
     """
     if train_function is None:

@@ -28,7 +28,7 @@ from bgsplit_tf import config as config_lib
 from bgsplit_tf.evaluation import mechanism, plots, tensorboard_logging, top_ranked, validation as validation_lib
 from bgsplit_tf.models import teacher as teacher_lib, trunk_split
 from bgsplit_tf.serving import export, model_card
-from bgsplit_tf.training import build, checkpoints, distribute, faults, loop, precision as precision_lib, prepare, run_folder
+from bgsplit_tf.training import build, checkpoints, distribute, loop, loss_guard, precision as precision_lib, prepare, run_folder
 
 # Scalars each run writes next to its HParams, read by the HParams dashboard.
 HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
@@ -97,7 +97,7 @@ def _train(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: kera
                                            config.epochs)
     probe = mechanism_probe(run) if config.mechanism else None
     callbacks = [
-        faults.NonFiniteLossGuard(),
+        loss_guard.NonFiniteLossGuard(),
         validation,
         tensorboard_logging.ValidationSummaries(validation, log_dir / tensorboard_logging.VALIDATION_PER_CLASS),
         *([probe] if probe else []),

@@ -12,9 +12,9 @@ import shutil
 
 from absl import logging
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf import config as config_lib, faults
 from bgsplit_tf.data import bad_images
-from bgsplit_tf.training import checkpoints, faults, precision
+from bgsplit_tf.training import checkpoints, precision
 
 FLAGS_FILE = "flags.txt"
 METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run

@@ -15,7 +15,8 @@ from bgsplit_tf import config as config_lib
 
 from bgsplit_tf.serving import export
 
-from bgsplit_tf.training import faults, prepare, run as run_lib
+from bgsplit_tf import faults
+from bgsplit_tf.training import prepare, run as run_lib
 from bgsplit_tf.data import bad_images, image_files
 from tests import helpers
 

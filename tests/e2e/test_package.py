@@ -36,7 +36,8 @@ def test_import_without_tensorflow_names_the_extras():
 SCRIPT_FLAGS = {
     "bgsplit-train": "--output_dir", "bgsplit-experiment": "--background_fractions", "bgsplit-pretrain": "--output",
     "bgsplit-export": "--run_dir", "bgsplit-predict": "--images", "bgsplit-precompute": "--teacher_cache_dir",
-    "bgsplit-bench": "--jpeg_images", "bgsplit-bench-decode": "--orientations", "bgsplit-regime-map": "--tier", "bgsplit-bench-search": "--strategies", "bgsplit-search": "--examples",
+    "bgsplit-bench": "--jpeg_images", "bgsplit-bench-decode": "--orientations", "bgsplit-regime-map": "--tier",
+    "bgsplit-real-map": "--results_dir", "bgsplit-bench-search": "--strategies", "bgsplit-search": "--examples",
 }
 
 

@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from bgsplit_tf import config as config_lib
-from bgsplit_tf.experiments import regime_map
+from bgsplit_tf import config as config_lib, faults
+from bgsplit_tf.experiments import ledger, regime_map
 from bgsplit_tf.training import precision
 
 
 @pytest.mark.parametrize("low, high, word", [(0.01, 0.2, "beats"), (-0.2, -0.01, "hurts"), (-0.1, 0.1, "tie")])
 def test_verdict(low, high, word):
     assert word in regime_map.verdict(low, high, 5)
-    assert regime_map.verdict(low, high, 4) == "too few seeds yet (4 < 5)"
+    assert regime_map.verdict(low, high, 4) == "too few pairs yet (4 < 5)"
 
 
 def test_cells_vary_one_axis_at_a_time():
@@ -49,7 +49,7 @@ def _fake_trainer(calls):
 def test_a_ledger_row_records_the_precision_the_run_trained_in():
     config = config_lib.TrainConfig(mixed_precision="auto", epochs=2, seed=3)
     metrics = {**_fake_trainer([])(config), "precision": {"chosen": "bfloat16"}}  # trained where auto meant bfloat16
-    row = regime_map.ledger_row(regime_map.Setting("finetune", learning_rate=0.1), 3, config, metrics)
+    row = ledger.ledger_row("finetune/seed_3", regime_map.Setting("finetune", learning_rate=0.1), config, metrics, seed=3)
     assert "--mixed_precision=bfloat16" in row["flags"]
 
 
@@ -104,7 +104,11 @@ def test_a_report_of_a_partial_ledger_trains_nothing_and_shows_what_finished(tmp
     summaries, regime = regime_map.report_map(base, tier, tmp_path / "results")
     assert regime.bg_lambda == 0.3 and len(regime.ledger.rows) == 20
     assert summaries and summaries[0]["axis"] == "central"
-    assert all(s["seeds"] <= 3 for s in summaries)
-    assert summaries[0]["verdict"].startswith("too few seeds")
-    ledger.write_text("\n".join(lines[:5]) + "\n")  # tuning unfinished: nothing to report
-    assert regime_map.report_map(base, tier, tmp_path / "results")[0] == []
+    assert all(s["tasks"] <= 3 for s in summaries)
+    assert summaries[0]["verdict"].startswith("too few pairs")
+    ledger.write_text("\n".join(lines[:5]) + "\n")  # tuning unfinished: nothing to report yet
+    with pytest.raises(faults.Fault, match="has finished its tuning runs yet"):
+        regime_map.report_map(base, tier, tmp_path / "results")
+    ledger.write_text("")
+    with pytest.raises(faults.Fault, match="holds no finished runs"):
+        regime_map.report_map(base, tier, tmp_path / "results")

@@ -93,3 +93,21 @@ def test_full_fine_tuning_rounds_train_the_whole_trunk_on_the_pools_pixels(tiny_
     assert not np.allclose(trained_stem, stem)  # the whole trunk trains
     with pytest.raises(ValueError, match="not one of"):
         rounds.RoundConfig(trainable="heads")
+
+
+def test_the_current_model_is_published_whole_and_switched_in_one_rename(pool, tmp_path):
+    from bgsplit_tf.serving import export
+
+    teacher, cache, truth = pool
+    state = state_lib.open_state(tmp_path / "state", {"categories": sorted(set(truth.values()))[:1]})
+    search = loop.Search(state, cache, teacher, rounds.Examples.none(cache), CONFIG)
+    (state.root / "current").mkdir()  # a folder an older version wrote in place
+    (state.root / "current" / "model.keras").write_text("old")
+    for round_index in range(3):
+        loop.write_current_model(search, teacher, round_index)
+    current = state.root / "current"
+    assert current.is_symlink() and current.resolve() == (state.root / "published" / "2").resolve()
+    assert sorted(p.name for p in (state.root / "published").iterdir()) == ["1", "2"]  # the one before stays
+    assert not [p for p in state.root.iterdir() if p.name.startswith(".current")]  # no link left half-made
+    exported = export.export_run(current, tmp_path / "export")
+    assert (exported / "saved_model.pb").exists()

@@ -1,6 +1,7 @@
 """The search's state folder keeps every label, refuses conflicting ones, and resumes after a kill."""
 
 import json
+import os
 
 import pytest
 
@@ -40,7 +41,21 @@ def test_a_line_cut_short_by_a_kill_loses_only_that_label(tmp_path):
     state.add("a.jpg", "fox", "yes", "ana", 0)
     with open(tmp_path / "labels.jsonl", "a") as f:
         f.write('{"item": "b.jpg", "categ')  # killed mid-write
-    assert list(state_lib.open_state(tmp_path, SETTINGS).labels()) == [("a.jpg", "fox")]
+    resumed = state_lib.open_state(tmp_path, SETTINGS)
+    assert list(resumed.labels()) == [("a.jpg", "fox")]
+    resumed.add("c.jpg", "fox", "no", "ana", 0)  # the cut line, never acknowledged, gives way to the next label
+    assert [json.loads(line)["item"] for line in (tmp_path / "labels.jsonl").read_text().splitlines()] == \
+        ["a.jpg", "c.jpg"]
+    assert set(state_lib.open_state(tmp_path, SETTINGS).labels()) == {("a.jpg", "fox"), ("c.jpg", "fox")}
+
+
+def test_labels_written_by_another_writer_are_read_too(tmp_path):
+    """labels() reads only new lines, but sees every line however it was appended."""
+    first, second = state_lib.open_state(tmp_path, SETTINGS), state_lib.open_state(tmp_path, SETTINGS)
+    first.add("a.jpg", "fox", "yes", "ana", 0)
+    assert second.labels()[("a.jpg", "fox")].label == "yes"
+    second.add("a.jpg", "fox", "no", "bo", 0, relabel=True)
+    assert first.labels()[("a.jpg", "fox")].label == "no" and first.labels()[("a.jpg", "fox")].who == "bo"
 
 
 def test_a_folder_of_another_search_is_refused(tmp_path):
@@ -48,3 +63,27 @@ def test_a_folder_of_another_search_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds another search.*categories"):
         state_lib.open_state(tmp_path, {**SETTINGS, "categories": ["lynx"]})
     assert json.loads((tmp_path / "settings.json").read_text()) == SETTINGS
+
+
+def test_one_process_holds_a_state_folder_and_a_dead_holders_lock_is_taken_over(tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from bgsplit_tf.search import state; "
+         f"lock = state.StateLock({str(tmp_path)!r}); print('held', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(state_lib.StateInUse, match=f"in use by another search \\(process {holder.pid}\\)"):
+            state_lib.StateLock(tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (tmp_path / "lock").read_text().strip() == str(holder.pid)  # the dead holder's pid stays in the file
+    lock = state_lib.StateLock(tmp_path)  # ...and its lock is taken over
+    assert (tmp_path / "lock").read_text().strip() == str(os.getpid())
+    with pytest.raises(state_lib.StateInUse, match=str(os.getpid())):  # a second opening in this process too
+        state_lib.StateLock(tmp_path)
+    lock.release()
+    state_lib.StateLock(tmp_path).release()

@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from bgsplit_tf.training import faults
+from bgsplit_tf import faults
+from bgsplit_tf.training import loss_guard
 from bgsplit_tf.models import bgsplit_model
 from tests import helpers
 from tests.conftest import REPO
@@ -16,7 +17,7 @@ from tests.conftest import REPO
 def _fit_one_batch(images, targets, aux_targets="hard"):
     model = bgsplit_model.BackgroundSplittingModel(helpers.tiny_network(), aux_weight=0.1, aux_targets=aux_targets)
     model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=False)
-    model.fit(images, targets, batch_size=len(images), epochs=1, verbose=0, callbacks=[faults.NonFiniteLossGuard()])
+    model.fit(images, targets, batch_size=len(images), epochs=1, verbose=0, callbacks=[loss_guard.NonFiniteLossGuard()])
 
 
 def test_a_non_finite_main_loss_names_the_step_and_the_term():

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bgsplit_tf.training import build, checkpoints, faults, loop as training_loop, prepare, run as run_lib
+from bgsplit_tf import faults
+from bgsplit_tf.training import build, checkpoints, loop as training_loop, prepare, run as run_lib
 from bgsplit_tf.training import run_folder
 
 from bgsplit_tf import config as config_lib
