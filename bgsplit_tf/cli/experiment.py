@@ -21,7 +21,8 @@ def define_flags():
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each draws its own rare task, shared by all methods.")
     flags.DEFINE_list("background_fractions", [], "Train background fractions (the grid's x axis), e.g. "
                       "0.98,0.995,0.999; each sets N via --background_fraction. Empty: the base flags' task.")
-    flags.DEFINE_bool("tune", True, "Choose each method's grid value on validation mAP (else: the first value). "
+    flags.DEFINE_bool("tune", True, "Choose each method's grid value on validation mAP (else: the first value; "
+                      "a grid flag given on the command line, e.g. --aux_weight=0.1, is used as given). "
                       "Grids: " + "; ".join(f"{n}: {m.grid}" for n, m in {**comparison.BASELINES, "bgsplit": comparison.BGSPLIT}.items()
                                            if m.grid))
     flags.DEFINE_integer("tune_seed", None, "Seed of the tuning runs (default: the first of --seeds).")
@@ -51,6 +52,7 @@ def run_grid(base: config_lib.TrainConfig) -> None:
         tune=FLAGS.tune,
         tune_seed=FLAGS.tune_seed,
         tune_fraction=FLAGS.tune_fraction,
+        pinned={key: getattr(base, key) for key in sorted(comparison.grid_keys()) if FLAGS[key].present},
     )
     rows = comparison.run_experiment(base, grid)
     print(f"\nTest mAP over {len(grid.seeds)} seeds ({base.dataset}, K={base.num_rare}):\n\n{comparison.markdown_table(rows)}\n"

@@ -11,7 +11,8 @@ Hyperparameters are chosen on validation mAP, never on test: with --tune, every 
 grid (METHODS[...].grid, at most a few values, listed in `--helpfull` and the README) is trained at
 --tune_fraction with --tune_seed, and the value with the best val mAP is used for all fractions and
 seeds. A "bgsplit+<baseline>" run combines the baseline's chosen values with bgsplit's chosen aux
-weight (combinations are not re-tuned). With --notune, each grid's first value is used.
+weight (combinations are not re-tuned). With --notune, each grid's first value is used. A grid key
+given on the command line (e.g. --aux_weight=0.1) is pinned: that value is used and not tuned.
 
 Interrupted, it resumes: a run whose metrics.json exists with the same flags is skipped (the tuning
 run at the chosen value is also the final run of its cell, so it is not trained twice).
@@ -100,6 +101,7 @@ class Grid:
     tune: bool = True
     tune_seed: int | None = None
     tune_fraction: float | None = None
+    pinned: dict = dataclasses.field(default_factory=dict)  # grid key -> the one value it takes
 
     @property
     def tuning_cell(self) -> tuple[float | None, int]:
@@ -160,11 +162,17 @@ class Runner:
         }
 
 
-def _grid_points(grid: dict) -> list[dict]:
-    """All combinations of a grid's values, e.g. {"a": [1, 2]} -> [{"a": 1}, {"a": 2}]."""
+def grid_keys() -> set[str]:
+    """Every config field some method's grid tunes (the keys a command line may pin)."""
+    return {key for method in METHODS.values() for key in method.grid}
+
+
+def _grid_points(grid: dict, pinned: dict) -> list[dict]:
+    """All combinations of a grid's values, a pinned key taking only its pinned value, e.g.
+    {"a": [1, 2], "b": [3, 4]} with {"b": 5} pinned -> [{"a": 1, "b": 5}, {"a": 2, "b": 5}]."""
     points = [{}]
     for key, values in grid.items():
-        points = [{**p, key: v} for p in points for v in values]
+        points = [{**p, key: v} for p in points for v in ([pinned[key]] if key in pinned else values)]
     return points
 
 
@@ -175,7 +183,7 @@ def choose_hyperparameters(runner: Runner, grid: Grid) -> tuple[dict[str, dict],
     fraction, seed = grid.tuning_cell
     chosen, rows = {}, []
     for name in [n for n in METHODS if n in needed]:
-        points = _grid_points(METHODS[name].grid)
+        points = _grid_points(METHODS[name].grid, grid.pinned)
         if not grid.tune or len(points) == 1:
             chosen[name] = points[0]
             continue

@@ -1,5 +1,6 @@
 """End to end: real training runs on the tiny embedded benchmark through the command line."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -95,6 +96,17 @@ def test_hyperparameters_are_chosen_on_validation_at_the_tuning_cell():
     assert len(rows) == 4 and all(r["test_mAP"] == -1.0 for r in rows)
     assert "| focal | {\"focal_gamma\": 1.0} | 0.300 | yes |" in comparison.tuning_summary(rows, chosen)
 
+
+def test_a_grid_value_given_on_the_command_line_is_used_and_not_tuned():
+    val_maps = {("focal", '{"focal_gamma": 2.0}'): 0.2, ("focal", '{"focal_gamma": 1.0}'): 0.3,
+                ("bgsplit", '{"aux_weight": 0.3}'): 0.1}
+    runner = _ValidationOnlyRunner(val_maps)
+    grid = comparison.Grid(methods=("finetune", "bgsplit+focal"), seeds=(0,), pinned={"aux_weight": 0.3})
+    chosen, rows = comparison.choose_hyperparameters(runner, grid)
+    assert chosen == {"finetune": {}, "focal": {"focal_gamma": 1.0}, "bgsplit": {"aux_weight": 0.3}}
+    assert [json.loads(r["hyperparameters"]) for r in rows] == [{"focal_gamma": 2.0}, {"focal_gamma": 1.0}]
+    untuned = dataclasses.replace(grid, tune=False)
+    assert comparison.choose_hyperparameters(runner, untuned)[0]["bgsplit"] == {"aux_weight": 0.3}
 
 def test_same_seed_repeats_the_run(tiny_data_dir, tmp_path):
     from bgsplit_tf.training import run as run_lib
