@@ -268,7 +268,9 @@ def paired_table(pairs: list[dict]) -> str:
 def tuning_summary(tuning_rows: list[dict], chosen: dict[str, dict]) -> str:
     """Markdown: every tuning run's val mAP, and the chosen values."""
     if not tuning_rows:
-        return "No tuning runs (--notune, or no method has a grid): each grid's first value was used.\n"
+        used = "; ".join(f"{method} {json.dumps(values, sort_keys=True)}" for method, values in chosen.items() if values)
+        return ("No tuning runs (--notune, grid values given as flags, or no method has a grid). Values used: "
+                f"{used or 'none'}.\n")
     lines = ["| method | values | val mAP | chosen |", "|---|---|---|---|"]
     for row in tuning_rows:
         values = json.loads(row["hyperparameters"])

@@ -163,13 +163,15 @@ class TargetsMemo:
         self._targets: dict[tuple, teacher_targets.TeacherTargets] = {}
         self._bad: dict[tuple, tuple[bad_images.BadImage, ...]] = {}
         self._unwritten: dict[tuple, teacher_targets.TeacherTargets] = {}  # scanned, not yet in the cache
-        self._maps: dict[tuple, np.ndarray] = {}  # frozen lower trunk maps per (source, split, teacher, layer)
+        self._maps: dict[tuple, frozen_maps.SplitMaps] = {}  # per (source, split, teacher, layer)
         self.worker = worker  # (index, count): multi-worker training shares the cache's precompute
 
     @staticmethod
     def _key(source, split: str, config: config_lib.TrainConfig) -> tuple:
         # A source without its bad images shares the targets of the whole source (they are joined by id).
-        return (getattr(source, "inner", source), split, config.teacher, config.teacher_weights,
+        # Targets from frozen-trunk maps cover the images with maps: more maps, new targets.
+        coverage = source.coverage(split) if isinstance(source, frozen_maps.MapsSource) else None
+        return (getattr(source, "inner", source), split, coverage, config.teacher, config.teacher_weights,
                 config.teacher_endpoint, config.teacher_output_key, config.teacher_output, config.teacher_top_k,
                 config.teacher_cache_dir)
 
@@ -208,17 +210,18 @@ class TargetsMemo:
                      source.name, split, len(targets.ids), time.time() - started)
         return bad_images.missing_images(source, split, set(targets.ids))
 
-    def frozen_maps(self, source, splits: tuple[str, ...], config: config_lib.TrainConfig,
+    def frozen_maps(self, source, needed: dict[str, np.ndarray | None], config: config_lib.TrainConfig,
                     lower: keras.Model) -> frozen_maps.MapsSource:
-        """The source with its images replaced by the frozen lower trunk's maps (--frozen_through),
-        computed once per process for each split."""
+        """The source with its images replaced by the frozen lower trunk's maps (--frozen_through), of
+        the images `needed` ({split: bool [N] in split order, or None for all}); each image's map is
+        computed once per process, when a run first needs it."""
         maps = {}
-        for split in splits:
+        for split, wanted in needed.items():
             key = (getattr(source, "inner", source), split, config.teacher, config.teacher_weights,
                    config.image_size, config.frozen_through)
             if key not in self._maps:
-                self._maps[key] = frozen_maps.compute_maps(source, split, lower)
-            maps[split] = self._maps[key]
+                self._maps[key] = frozen_maps.SplitMaps(len(source.read_labels(split)[1]))
+            maps[split] = self._maps[key].cover(source, split, lower, wanted)
         return frozen_maps.MapsSource(source, maps)
 
     def get(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model):
@@ -315,15 +318,18 @@ def prepare_run(config: config_lib.TrainConfig, memo: TargetsMemo) -> PreparedRu
                                      (config.train_split, config.val_split, config.test_split))
     check_image_size(source, teacher, config.teacher or str(pretrained.embedded_path("")))
     pixel_source, lower = source, None
+    task, summaries, kept = draw_task(config, source)
     if config.frozen_through:  # teacher and source from here on take and hold the frozen trunk's maps
         lower, teacher = trunk_split.split_teacher(teacher, config.frozen_through)
         trunk_source = teacher
-        source = memo.frozen_maps(source, (config.train_split, config.val_split, config.test_split), config, lower)
+        # Maps of the training images the task keeps (a teacher cache records every image: then all).
+        needed = {config.train_split: None if config.teacher_cache_dir else kept, config.val_split: None,
+                  config.test_split: None}
+        source = memo.frozen_maps(source, needed, config, lower)
         recipe = dataclasses.replace(recipe, augmentation=pipeline.NO_AUGMENTATION,
                                      reason=f"{recipe.reason}; no augmentation: --frozen_through={config.frozen_through}")
     logging.info("Input recipe %s (%s): training augmentation %s, evaluation view %s", recipe.recipe, recipe.reason,
                  recipe.augmentation, recipe.evaluation_fit)
-    task, summaries, kept = draw_task(config, source)
     logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
                  summaries["train"]["background_fraction"], summaries["train"]["counts"])
 

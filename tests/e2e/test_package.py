@@ -48,33 +48,44 @@ def test_every_console_script_of_pyproject_is_checked_here():
     assert sorted(declared) == sorted(SCRIPT_FLAGS)
 
 
+@pytest.fixture(scope="module")
+def help_texts():
+    """script -> what `script --help` printed, and "bgsplit-train --helpfull" -> that: run two at a time
+    (one per core; each loads TensorFlow)."""
+    import concurrent.futures
+
+    def answer(command):
+        executable = shutil.which(command[0])
+        assert executable, f"{command[0]} is not installed; run pip install -e '.[cpu,test]'"
+        # absl prints the help and exits with status 1 by design; what matters is what it prints.
+        return subprocess.run([executable, *command[1:]], capture_output=True, text=True, timeout=180).stdout
+
+    commands = [(script, "--help") for script in sorted(SCRIPT_FLAGS)] + [("bgsplit-train", "--helpfull")]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        outputs = list(pool.map(answer, commands))
+    return {" ".join(c) if c[1] == "--helpfull" else c[0]: out for c, out in zip(commands, outputs)}
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("script, flag", sorted(SCRIPT_FLAGS.items()))
-def test_console_scripts_answer_help(script, flag):
-    executable = shutil.which(script)
-    assert executable, f"{script} is not installed; run pip install -e '.[cpu,test]'"
-    result = subprocess.run([executable, "--help"], capture_output=True, text=True, timeout=120)
-    # absl prints the help and exits with status 1 by design; what matters is what it prints.
-    assert "USAGE" in result.stdout and flag in result.stdout
+def test_console_scripts_answer_help(script, flag, help_texts):
+    assert "USAGE" in help_texts[script] and flag in help_texts[script]
 
 
 @pytest.mark.e2e
-def test_train_help_documents_the_method_flags():
-    result = subprocess.run([sys.executable, "-m", "bgsplit_tf.cli.train", "--help"], capture_output=True, text=True,
-                            timeout=120)
+def test_train_help_documents_the_method_flags(help_texts):
     for flag in ("--aux_weight", "--aux_targets", "--temperature", "--fixed_background_logit", "--seed",
                  "--focal_gamma", "--cb_beta", "--reweight_from_epoch", "--ldam_max_margin", "--cosine_head",
                  "--logit_adjustment", "--la_tau", "--rare_batch_fraction", "--background_fraction",
                  "--background_keep", "--export_dir"):
-        assert flag in result.stdout
+        assert flag in help_texts["bgsplit-train"]
 
 
 @pytest.mark.e2e
-def test_helpfull_documents_every_training_flag():
+def test_helpfull_documents_every_training_flag(help_texts):
     from bgsplit_tf import config as config_lib
 
-    shown = subprocess.run([sys.executable, "-m", "bgsplit_tf.cli.train", "--helpfull"], capture_output=True,
-                           text=True, timeout=120).stdout
+    shown = help_texts["bgsplit-train --helpfull"]
     for field in dataclasses.fields(config_lib.TrainConfig):
         # absl prints "  --[no]name: help" or "  --name: help"; the help must not be empty.
         match = re.search(rf"--(?:\[no\])?{field.name}: (\S.*)", shown)

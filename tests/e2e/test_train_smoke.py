@@ -46,6 +46,7 @@ def test_train_cli_writes_metrics_flags_tensorboard_and_model(tiny_data_dir, tmp
     assert config_lib.config_from_flags(flag_values=values).to_flag_lines() == (out / "flags.txt").read_text().split()
 
 
+@pytest.mark.slow
 def test_experiment_grid_runs_end_to_end_and_skips_finished_runs(tiny_data_dir, tmp_path):
     base = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
                                   epochs=1, batch_size=32, warmup_epochs=0, output_dir=str(tmp_path / "exp"))
@@ -106,8 +107,11 @@ def test_a_grid_value_given_on_the_command_line_is_used_and_not_tuned():
     assert chosen == {"finetune": {}, "focal": {"focal_gamma": 1.0}, "bgsplit": {"aux_weight": 0.3}}
     assert [json.loads(r["hyperparameters"]) for r in rows] == [{"focal_gamma": 2.0}, {"focal_gamma": 1.0}]
     untuned = dataclasses.replace(grid, tune=False)
-    assert comparison.choose_hyperparameters(runner, untuned)[0]["bgsplit"] == {"aux_weight": 0.3}
+    chosen, rows = comparison.choose_hyperparameters(runner, untuned)
+    assert chosen["bgsplit"] == {"aux_weight": 0.3} and rows == []
+    assert 'Values used: focal {"focal_gamma": 2.0}; bgsplit {"aux_weight": 0.3}.' in comparison.tuning_summary(rows, chosen)
 
+@pytest.mark.slow
 def test_same_seed_repeats_the_run(tiny_data_dir, tmp_path):
     from bgsplit_tf.training import run as run_lib
 

@@ -91,6 +91,7 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_two_local_workers_train_with_multi_worker_mirrored_and_end_equal(tiny_data_dir, tmp_path):
     """Two bgsplit-train processes on 127.0.0.1 (TF_CONFIG), sharing the teacher-target precompute."""

@@ -61,6 +61,7 @@ def test_a_finished_run_is_left_untouched_unless_overwrite(tiny_data_dir, tmp_pa
     assert _train(tiny_data_dir, out, "--overwrite").returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.e2e
 def test_a_diverging_experiment_exits_with_the_fault_status_and_a_message(tiny_data_dir, tmp_path):
     result = subprocess.run(

@@ -49,6 +49,34 @@ def test_a_frozen_through_run_trains_the_top_on_maps_and_saves_a_pixel_model(tin
     assert (tmp_path / "run" / "test_top_ranked.png").stat().st_size > 0
 
 
+def test_maps_are_computed_for_the_training_images_a_task_keeps_and_grow_with_later_tasks(tiny_data_dir):
+    """With --background_keep, most training background is never read: its maps are not computed; the
+    next seed's task adds only the maps it lacks, and the training targets follow the coverage."""
+    memo = prepare.TargetsMemo()
+    configs = [config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
+                                      positives_per_class=2, background_keep=0.3, batch_size=16, seed=seed,
+                                      frozen_through=LAYER) for seed in (0, 1)]
+    first = prepare.prepare_run(configs[0], memo)
+    _, kept_first = prepare.draw_task(configs[0], first.source)[::2]
+    split_maps = first.source.maps["train"]
+    total = len(split_maps.covered)
+    np.testing.assert_array_equal(split_maps.covered, kept_first)
+    assert 0 < split_maps.covered.sum() < total / 2 and first.source.maps["validation"].covered.all()
+    # Every covered map is the frozen lower trunk's output on that image's pixels.
+    pixels = np.stack([e["image"] for e in first.pixel_source.examples("train").as_numpy_iterator()])
+    np.testing.assert_allclose(split_maps.maps[kept_first], first.lower_trunk(pixels[kept_first]), atol=2e-2)
+    train_ids = {i.decode() for i in first.source.encoded_examples("train").map(lambda e: e["id"]).as_numpy_iterator()}
+    assert len(train_ids) == kept_first.sum()
+
+    second = prepare.prepare_run(configs[1], memo)
+    _, kept_second = prepare.draw_task(configs[1], second.source)[::2]
+    assert second.source.maps["train"] is split_maps  # one store per process: grown, not recomputed
+    np.testing.assert_array_equal(split_maps.covered, kept_first | kept_second)
+    # A whole epoch joins a teacher target to every kept image (a missing one fails the pipeline).
+    shapes = {tuple(images.shape[1:]) for images, _ in second.train_batches}
+    assert shapes == {(8, 8, 64)} and second.steps_per_epoch > 0
+
+
 def test_frozen_through_refuses_another_trunk():
     with pytest.raises(ValueError, match="--trunk=.*has no effect without an empty --frozen_through"):
         config_lib.TrainConfig(trunk="applications:resnet50", frozen_through=LAYER)
