@@ -43,14 +43,15 @@ def test_the_run_time_counts_a_tuning_run_that_is_also_final_once():
 def test_every_experiment_flagfile_parses_with_the_experiments_flags():
     """The shipped flagfiles for bgsplit-experiment name only methods, seeds and fractions it accepts
     (absl's validators), and each parses to a training config."""
-    names = sorted(path.name for path in (REPO / "flags").glob("paper_comparison*.cfg")) + ["demo.cfg"]
+    names = sorted(path.name for path in (REPO / "flags").glob("paper_comparison*.cfg")) + ["demo.cfg", "real_demo.cfg"]
     script = (
         "import sys\nfrom absl import flags\nfrom bgsplit_tf import config\nfrom bgsplit_tf.cli import experiment\n"
         "config.define_flags(); experiment.define_flags()\n"
         "for path in sys.argv[1:]:\n"
         "    flags.FLAGS.unparse_flags(); flags.FLAGS(['bgsplit-experiment', '--flagfile=' + path])\n"
         "    base = config.config_from_flags()\n"
-        "    print(path.rsplit('/', 1)[1], base.epochs, ','.join(flags.FLAGS.methods), ','.join(flags.FLAGS.background_fractions))\n")
+        "    pinned = [k for k in sorted(experiment.comparison.grid_keys()) if flags.FLAGS[k].present]\n"
+        "    print(path.rsplit('/', 1)[1], base.epochs, ','.join(flags.FLAGS.methods), ','.join(flags.FLAGS.background_fractions) or '-', ','.join(pinned) or '-')\n")
     done = subprocess.run([sys.executable, "-c", script, *(str(REPO / "flags" / name) for name in names)],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -58,3 +59,4 @@ def test_every_experiment_flagfile_parses_with_the_experiments_flags():
     assert sorted(printed) == sorted(names)
     assert printed["paper_comparison_full_v2.cfg"][0] == "90"
     assert printed["paper_comparison_full_v2.cfg"][2] == "0.995,0.999,0.9998"
+    assert printed["real_demo.cfg"] == ["10", "finetune,bgsplit", "-", "aux_weight"]  # lambda pinned by the flagfile
