@@ -36,7 +36,7 @@ from bgsplit_tf.serving.mining import mine
 from bgsplit_tf.serving.model_card import model_card
 from bgsplit_tf.serving.warmup import write_warmup_requests
 from bgsplit_tf.training.checkpoints import RunCheckpoints
-from bgsplit_tf.training.losses import (
+from bgsplit_tf.models.losses import (
     MainHeadLoss,
     auxiliary_loss,
     class_balanced_weights,

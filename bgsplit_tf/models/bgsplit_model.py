@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bgsplit_tf.training import losses
+from bgsplit_tf.models import losses
 
 MainLoss = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]  # (labels, logits, step) -> scalar
 

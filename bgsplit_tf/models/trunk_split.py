@@ -13,20 +13,32 @@ upper(lower(x)) == trunk(x), and both share the trunk's layers (weights).
 
 from __future__ import annotations
 
+import re
+
 import keras
 
 from bgsplit_tf.models import teacher as teacher_lib
 
 
+STAGE_NAMES = (
+    re.compile(r"stage(\d+)_.*_out$"),  # models.trunks.small_resnet: stage<k>_block<j>_out
+    re.compile(r"block(\d+)[a-z]_"),  # EfficientNet and EfficientNet-Lite: block<k><letter>_...
+)
+
+
 def default_split_layer(trunk: keras.Model) -> str:
-    """The output layer of the block before the last stage of a trunk whose layers are named
-    stage<k>_..._out (models.trunks.small_resnet); ValueError asking for a layer name otherwise."""
-    stages = sorted({int(l.name[5:].split("_")[0]) for l in trunk.layers
-                     if l.name.startswith("stage") and l.name.endswith("_out")})
-    if len(stages) < 2:
-        raise ValueError(f"trunk {trunk.name!r} has no stage<k>_..._out layers to split at by default; name the "
-                         "layer whose output stays frozen (e.g. block6d_add for EfficientNet-Lite0)")
-    return [l.name for l in trunk.layers if l.name.startswith(f"stage{stages[-2]}_") and l.name.endswith("_out")][-1]
+    """The last layer of the stage before a trunk's last stage, for trunks whose layers name their stage
+    (STAGE_NAMES: ours, EfficientNet's): stage3_block1_out for ours, block6d_add for EfficientNet-Lite0;
+    ValueError asking for a layer name otherwise."""
+    for pattern in STAGE_NAMES:
+        staged = [(int(match.group(1)), layer.name) for layer in trunk.layers
+                  if (match := pattern.match(layer.name))]
+        stages = sorted({stage for stage, _ in staged})
+        if len(stages) >= 2:
+            return [name for stage, name in staged if stage == stages[-2]][-1]
+    raise ValueError(f"trunk {trunk.name!r} names no stages (stage<k>_..._out or block<k><letter>_ layers) to "
+                     "split at by default; name the layer whose output stays frozen (e.g. block6d_add for "
+                     "EfficientNet-Lite0)")
 
 
 def split_trunk(trunk: keras.Model, at_layer: str | None = None) -> tuple[keras.Model, keras.Model]:

@@ -7,8 +7,8 @@ import keras
 import tensorflow as tf
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.models import bgsplit_model, network as network_lib, teacher as teacher_lib
-from bgsplit_tf.training import distribute, losses, precision as precision_lib, schedules
+from bgsplit_tf.models import bgsplit_model, losses, network as network_lib, teacher as teacher_lib
+from bgsplit_tf.training import distribute, precision as precision_lib, schedules
 
 
 def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], steps_per_epoch: int):

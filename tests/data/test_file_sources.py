@@ -58,7 +58,7 @@ def test_unlabeled_images_get_only_the_aux_loss(image_root, tmp_path):
 
     import tensorflow as tf
 
-    from bgsplit_tf.training import losses
+    from bgsplit_tf.models import losses
 
     # Unlabeled images: masked out of the main loss, kept in training (they still feed the aux loss).
     labels = tf.constant([0, -1, 2, -1])

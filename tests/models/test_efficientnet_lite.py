@@ -100,3 +100,16 @@ def test_imagenet_class_names_ship_with_the_package():
     names = pretrained.imagenet_class_names()
     assert len(names) == 1000 and names[0] == "tench" and names[285] == "Egyptian cat"
     assert pretrained.imagenet_class_names(short=False)[0] == "tench, Tinca tinca"
+
+
+def test_the_labelling_loop_cuts_efficientnet_lite0_before_its_last_stage_by_default():
+    """Its last stage is block7a: by default the loop's frozen part ends at stage 6's last block."""
+    from bgsplit_tf.models import trunk_split
+
+    trunk = teacher_lib.teacher_trunk(pretrained.load(SPEC, image_size=32, weights="none"))
+    assert trunk_split.default_split_layer(trunk) == "block6d_add"
+    lower, upper = trunk_split.split_trunk(trunk)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(upper(lower(pixels)), trunk(pixels), atol=1e-5)
+    with pytest.raises(ValueError, match="names no stages"):
+        trunk_split.default_split_layer(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="head")]))

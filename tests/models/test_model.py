@@ -188,7 +188,7 @@ def test_cosine_head_gives_scaled_cosines():
 
 
 def test_deferred_reweighting_takes_effect_at_the_switch_step_of_training():
-    from bgsplit_tf.training import losses
+    from bgsplit_tf.models import losses
 
     counts = [90, 6, 4]
     model = bgsplit_model.BackgroundSplittingModel(
@@ -207,7 +207,7 @@ def test_deferred_reweighting_takes_effect_at_the_switch_step_of_training():
 
 def test_posthoc_logit_offset_changes_evaluation_probabilities_only():
     from bgsplit_tf.evaluation import validation
-    from bgsplit_tf.training import losses
+    from bgsplit_tf.models import losses
 
     offset = -losses.log_prior([90, 6, 4])
     model = bgsplit_model.BackgroundSplittingModel(helpers.tiny_network(), eval_logit_offset=offset)

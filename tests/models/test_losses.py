@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bgsplit_tf.training import losses
+from bgsplit_tf.models import losses
 
 
 def test_cross_entropy_matches_hand_computation():
