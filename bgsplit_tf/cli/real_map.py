@@ -86,9 +86,6 @@ def run_real_map(base: config_lib.TrainConfig) -> None:
         memo = prepare.TargetsMemo()
         summaries, real = real_map.run_map(base, results_dir, lambda c: run_lib.run_training(c, memo))
         title = f"Real map, quick tier ({base.dataset})"
-    if not summaries:
-        print(f"Nothing to report yet: the tuning runs have not finished ({len(real.ledger.rows)} runs in the ledger).")
-        return
     write_outputs(results_dir, summaries, real, title)
     print(f"\n{regime_map.markdown_table(summaries, unit='tasks')}\nWall time of this invocation: "
           f"{time.time() - started:.0f} s; written to {results_dir}")
