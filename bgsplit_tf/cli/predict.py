@@ -3,12 +3,14 @@
   bgsplit-predict --model=models/bgsplit --images=<folder | manifest.csv | tfds:NAME/SPLIT> --output_dir=mined
 
 Writes ranked.csv, contact_sheet.png, skipped.txt and summary.json (serving.mining says what each holds).
+--runner mines the pool as an Apache Beam pipeline (beam.mining) with the same outputs.
 """
 
 from __future__ import annotations
 
 from absl import app, flags
 
+from bgsplit_tf.beam import options
 from bgsplit_tf.cli.program import run_program
 
 FLAGS = flags.FLAGS
@@ -16,12 +18,20 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     """Mines --images with --model and writes the outputs (absl main)."""
-    from bgsplit_tf.serving import mining
-
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    summary = mining.mine(FLAGS.model, FLAGS.images, FLAGS.output_dir, FLAGS.batch_size, FLAGS.top_n,
-                          FLAGS.data_dir or None, FLAGS.image_key, FLAGS.id_key)
+    runner = options.choice_from_flags(FLAGS)
+    pool = dict(batch_size=FLAGS.batch_size, top_n=FLAGS.top_n, data_dir=FLAGS.data_dir or None,
+                image_key=FLAGS.image_key, id_key=FLAGS.id_key)
+    if runner.on_beam:
+        options.require_beam()
+        from bgsplit_tf.beam import mining
+
+        summary = mining.mine(FLAGS.model, FLAGS.images, FLAGS.output_dir, runner, **pool)
+    else:
+        from bgsplit_tf.serving import mining
+
+        summary = mining.mine(FLAGS.model, FLAGS.images, FLAGS.output_dir, **pool)
     print(f"Scored {summary['scored']} images ({summary['skipped']} skipped) at {summary['images_per_second']:.0f} "
           f"images/s; wrote {FLAGS.output_dir}/ranked.csv and contact_sheet.png")
 
@@ -37,6 +47,7 @@ def define_flags() -> None:
     flags.DEFINE_string("data_dir", "", "TFDS data directory for tfds: pools.")
     flags.DEFINE_string("image_key", "image", "Image feature of tfds: pools.")
     flags.DEFINE_string("id_key", "id", "Id feature of tfds: pools (what ranked.csv lists).")
+    options.define_flags()
     flags.mark_flags_as_required(["model", "images"])
 
 

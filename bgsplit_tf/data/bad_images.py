@@ -119,11 +119,18 @@ def recorded(source, split: str, record_dir: str | pathlib.Path | None,
                      ", ".join(k for k in expected if stored.get("fingerprint", {}).get(k) != expected[k]),
                      source.name, split)
     bad = scan()
+    write_record(path.parent, expected, bad)
+    return bad
+
+
+def write_record(record_dir: str | pathlib.Path, expected: dict, bad: tuple[BadImage, ...]) -> None:
+    """<record_dir>/SCAN_FILE: a split's scan (its bad images) under its scan_fingerprint, written whole
+    and then renamed."""
+    path = pathlib.Path(record_dir) / SCAN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")  # written whole, then renamed
+    partial = path.with_suffix(f".{os.getpid()}.partial")
     partial.write_text(json.dumps({"fingerprint": expected, "bad_images": [[b.id, b.reason] for b in bad]}, indent=1))
     partial.rename(path)
-    return bad
 
 
 def _reasons(source, split: str, bad_ids: list[bytes]) -> list[str]:
@@ -131,12 +138,17 @@ def _reasons(source, split: str, bad_ids: list[bytes]) -> list[str]:
     wanted = tf.constant(bad_ids)
     reasons = []
     for example in source.encoded_examples(split).filter(lambda ex: tf.reduce_any(ex["id"] == wanted)):
-        try:
-            source.decode(example)
-            reasons.append("decodes when read alone (a transient read error?)")
-        except tf.errors.OpError as error:
-            reasons.append(faults.error_summary(error))
+        reasons.append(failure_reason(source.decode, example))
     return reasons
+
+
+def failure_reason(decode: Callable[[dict], dict], example: dict) -> str:
+    """Why decode(example) fails, the error's message cleaned up: the example decoded again alone."""
+    try:
+        decode(example)
+        return "decodes when read alone (a transient read error?)"
+    except tf.errors.OpError as error:
+        return faults.error_summary(error)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -107,8 +107,18 @@ def check_fingerprint(directory: pathlib.Path, expected: dict) -> None:
             "--teacher_cache_dir. (It was computed from other images, another teacher or other settings.)")
 
 
+def shard_path(directory: pathlib.Path, index: int, num_shards: int) -> pathlib.Path:
+    """Where shard `index` of a cache laid out in num_shards shards lives."""
+    return pathlib.Path(directory) / f"targets-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def num_shards_of(num_examples: int, shard_size: int) -> int:
+    """How many shards a split of num_examples images takes (at least one)."""
+    return max(1, -(-num_examples // shard_size))
+
+
 def _shard_paths(directory: pathlib.Path, num_shards: int) -> list[pathlib.Path]:
-    return [directory / f"targets-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
+    return [shard_path(directory, i, num_shards) for i in range(num_shards)]
 
 
 def _example(example_id: bytes, label: int, indices: np.ndarray, probs: np.ndarray) -> bytes:
@@ -163,43 +173,58 @@ def _write_missing_shards(directory, expected: dict, targets_of_shard, shard_siz
     to a temporary file renamed when complete."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    fingerprint_path = directory / FINGERPRINT_FILE
-    if fingerprint_path.exists():
+    if (directory / FINGERPRINT_FILE).exists():
         check_fingerprint(directory, expected)
-    else:  # written whole, then renamed: a worker never reads half of it
-        partial = fingerprint_path.with_suffix(f".{os.getpid()}.partial")
-        partial.write_text(json.dumps(expected, indent=2) + "\n")
-        partial.rename(fingerprint_path)
+    else:
+        write_fingerprint(directory, expected)
     num_examples = expected["num_examples"]
-    wanted = max(1, -(-num_examples // shard_size))
+    wanted = num_shards_of(num_examples, shard_size)
     paths = _shard_paths(directory, _shard_count(directory, _present_shards(directory), wanted))
     todo = [i for i in range(len(paths)) if i % worker[1] == worker[0] and not paths[i].exists()]
     if len(todo) < len(paths):
         logging.info("Teacher-target cache %s: %d of %d shards already done", directory, len(paths) - len(todo),
                      len(paths))
-    progress = keras.utils.Progbar(sum(_shard_length(i, shard_size, num_examples) for i in todo), unit_name="image")
+    progress = keras.utils.Progbar(sum(shard_length(i, shard_size, num_examples) for i in todo), unit_name="image")
     seen = 0
     for index in todo:
-        started, partial = time.time(), paths[index].with_suffix(".tfrecord.partial")
-        written = 0
-        with tf.io.TFRecordWriter(str(partial)) as writer:
-            for part in targets_of_shard(index):
-                for row in range(len(part.ids)):
-                    writer.write(_example(bytes(part.ids[row]), part.labels[row], part.indices[row], part.probs[row]))
-                written += len(part.ids)
-                progress.update(seen + written)
+        started = time.time()
+        written = write_shard(paths[index], targets_of_shard(index), shard_length(index, shard_size, num_examples),
+                              lambda count, before=seen: progress.update(before + count))
         seen += written
-        expected_count = _shard_length(index, shard_size, num_examples)
-        if written != expected_count:
-            partial.unlink()
-            raise ValueError(f"shard {index} of {directory} got {written} images, expected {expected_count}: the "
-                             "split changed while it was read; run again")
-        partial.rename(paths[index])
         logging.info("Wrote %s (%d images, %.1f s)", paths[index].name, written, time.time() - started)
     return len(todo)
 
 
-def _shard_length(index: int, shard_size: int, num_examples: int) -> int:
+def write_fingerprint(directory: pathlib.Path, expected: dict) -> None:
+    """<directory>/fingerprint.json, written whole and then renamed: a reader never sees half of it."""
+    partial = pathlib.Path(directory) / f"{FINGERPRINT_FILE}.{os.getpid()}.partial"
+    partial.write_text(json.dumps(expected, indent=2) + "\n")
+    partial.rename(pathlib.Path(directory) / FINGERPRINT_FILE)
+
+
+def write_shard(path: pathlib.Path, parts, expected_count: int, written_so_far=lambda count: None) -> int:
+    """Writes one shard from `parts` (TeacherTargets in split order) to a temporary file renamed to `path`
+    when complete, calling written_so_far(images written) after each part; returns its image count.
+    Raises ValueError (leaving nothing) when the parts hold other than expected_count images: the split
+    changed while it was read."""
+    partial = path.with_suffix(".tfrecord.partial")
+    written = 0
+    with tf.io.TFRecordWriter(str(partial)) as writer:
+        for part in parts:
+            for row in range(len(part.ids)):
+                writer.write(_example(bytes(part.ids[row]), part.labels[row], part.indices[row], part.probs[row]))
+            written += len(part.ids)
+            written_so_far(written)
+    if written != expected_count:
+        partial.unlink()
+        raise ValueError(f"{path.name} of {path.parent} got {written} images, expected {expected_count}: the split "
+                         "changed while it was read; run again")
+    partial.rename(path)
+    return written
+
+
+def shard_length(index: int, shard_size: int, num_examples: int) -> int:
+    """How many images shard `index` holds, of a split of num_examples in shards of shard_size."""
     return max(0, min(shard_size, num_examples - index * shard_size))
 
 

@@ -18,6 +18,7 @@ decode are skipped, counted and listed. Writes to --output_dir:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import pathlib
 import time
@@ -70,26 +71,40 @@ def pool_batches(images: str, image_size: tuple[int, int], batch_size: int, data
     return batches.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE), items
 
 
+@dataclasses.dataclass(frozen=True)
+class Export:
+    """An exported model as mining uses it: its SavedModel folder, rare class names (K), input size
+    (H, W), evaluation view (image_files.FITS) and validation operating points (operating_points.json)."""
+
+    path: pathlib.Path
+    rare_names: list[str]
+    image_size: tuple[int, int]
+    fit: str
+    points: dict
+
+
+def open_export(model: str | pathlib.Path) -> Export:
+    """The Export of a SavedModel folder or TF Serving base path (resolve_export)."""
+    path = resolve_export(model)
+    info = json.loads((path / "assets.extra" / "model_info.json").read_text())
+    points = json.loads((path / "assets.extra" / "operating_points.json").read_text())
+    # The model's evaluation view (exports written before it was recorded stretched images).
+    return Export(path, info["class_names"][1:], tuple(info["image_size"]),
+                  info.get("evaluation_fit", image_files.STRETCH), points)
+
+
 def mine(model_dir, images: str, output_dir, batch_size: int = 64, top_n: int = 16, data_dir: str | None = None,
          image_key: str = "image", id_key: str = "id") -> dict:
-    """Scores every image of the pool; writes ranked.csv, contact_sheet.png, skipped.txt, summary.json."""
-    from bgsplit_tf.evaluation import plots
-
-    export_path = resolve_export(model_dir)
-    info = json.loads((export_path / "assets.extra" / "model_info.json").read_text())
-    points = json.loads((export_path / "assets.extra" / "operating_points.json").read_text())
-    class_names, image_size = info["class_names"], tuple(info["image_size"])
-    rare_names = class_names[1:]
-    predict = tf.saved_model.load(str(export_path)).signatures["predict_images"]
+    """Scores every image of the pool in this process; writes ranked.csv, contact_sheet.png, skipped.txt,
+    summary.json (beam.mining does the same on a Beam runner)."""
+    export = open_export(model_dir)
+    predict = tf.saved_model.load(str(export.path)).signatures["predict_images"]
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-
-    # The model's evaluation view (model_info.json; exports written before it was recorded stretched images).
-    fit = info.get("evaluation_fit", image_files.STRETCH)
-    batches, pool = pool_batches(images, image_size, batch_size, data_dir, image_key, id_key, fit)
+    batches, pool = pool_batches(images, export.image_size, batch_size, data_dir, image_key, id_key, export.fit)
     progress = keras.utils.Progbar(len(pool), unit_name="image")
     items, scores = [], []
-    top = top_ranked.TopImages(len(rare_names), top_n)
+    top = top_ranked.TopImages(len(export.rare_names), top_n)
     started = time.time()
     for batch_items, pixels in batches:
         batch_scores = predict(images=pixels)["rare_scores"].numpy()
@@ -99,20 +114,39 @@ def mine(model_dir, images: str, output_dir, batch_size: int = 64, top_n: int = 
         top.add(batch_scores, pixels.numpy(), names)
         progress.add(len(names))
     seconds = time.time() - started
-    scores = np.concatenate(scores) if scores else np.zeros((0, len(rare_names)), np.float32)
-    skipped = sorted(set(pool) - set(items))
+    scores = np.concatenate(scores) if scores else np.zeros((0, len(export.rare_names)), np.float32)
+    write_skipped(output_dir, sorted(set(pool) - set(items)))
+    write_ranked(output_dir / "ranked.csv", items, scores, export.rare_names, export.points)
+    write_contact_sheet(output_dir, [top.best(k) for k in range(len(export.rare_names))], export.rare_names, top_n,
+                        len(items))
+    return write_summary(output_dir, export, images, len(items), len(pool) - len(items), seconds)
+
+
+def write_skipped(output_dir: pathlib.Path, skipped: list[str]) -> None:
+    """skipped.txt: the pool's items that do not decode, one per line (warned about in the log)."""
     (output_dir / "skipped.txt").write_text("".join(f"{p}\n" for p in skipped))
     if skipped:
         logging.warning("Skipped %d files that could not be decoded; listed in %s", len(skipped),
                         output_dir / "skipped.txt")
-    write_ranked(output_dir / "ranked.csv", items, scores, rare_names, points)
-    rows = [(f"{name} (top {top_n})", np.stack([image for _, _, image in top.best(k)]))
-            for k, name in enumerate(rare_names) if top.best(k)]
+
+
+def write_contact_sheet(output_dir: pathlib.Path, best: list[list[tuple[float, str, np.ndarray]]],
+                        rare_names: list[str], top_n: int, scored: int) -> None:
+    """contact_sheet.png: per rare class k, its best[k] (score, item, image uint8 [H, W, 3]), highest first."""
+    from bgsplit_tf.evaluation import plots
+
+    rows = [(f"{name} (top {top_n})", np.stack([image for _, _, image in best[k]]))
+            for k, name in enumerate(rare_names) if best[k]]
     if rows:
         (output_dir / "contact_sheet.png").write_bytes(
-            plots.gallery_png(rows, f"highest-scoring images per rare class ({len(items)} scored)"))
-    summary = {"model": str(export_path), "images": images, "scored": len(items), "skipped": len(skipped),
-               "seconds": seconds, "images_per_second": len(items) / seconds if seconds else None}
+            plots.gallery_png(rows, f"highest-scoring images per rare class ({scored} scored)"))
+
+
+def write_summary(output_dir: pathlib.Path, export: Export, images: str, scored: int, skipped: int,
+                  seconds: float, **extra) -> dict:
+    """summary.json: counts, images/s and wall time (and `extra`, such as the Beam runner); returns it."""
+    summary = {"model": str(export.path), "images": images, "scored": scored, "skipped": skipped,
+               "seconds": seconds, "images_per_second": scored / seconds if seconds else None, **extra}
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -139,10 +139,17 @@ def test_every_imported_third_party_package_is_declared():
 
     from tests.conftest import REPO
 
-    declared = " ".join(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]).lower()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = " ".join(project["dependencies"]).lower()
     import_names = {"tensorflow": "tensorflow", "tensorflow_datasets": "tensorflow-datasets", "absl": "absl-py",
                     "PIL": "pillow", "tensorboard": "tensorboard", "keras": "keras", "numpy": "numpy",
-                    "matplotlib": "matplotlib"}
+                    "matplotlib": "matplotlib", "apache_beam": "apache-beam"}
+    # Packages only the modules of an optional feature import, and the extra that installs them.
+    optional = {"apache_beam": "beam"}
+    for name, extra in optional.items():
+        assert import_names[name] in " ".join(project["optional-dependencies"][extra]).lower()
+        assert all(path.parts[-2] == extra for path in (REPO / "bgsplit_tf").rglob("*.py")
+                   if f"import {name}" in path.read_text() or f"from {name}" in path.read_text()), name
     imported = set()
     for path in (REPO / "bgsplit_tf").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -153,5 +160,5 @@ def test_every_imported_third_party_package_is_declared():
     third_party = imported - set(sys.stdlib_module_names) - {"bgsplit_tf", "__future__"}
     assert third_party <= set(import_names), f"map these imports to their PyPI names: {third_party - set(import_names)}"
     missing = [import_names[name] for name in third_party
-               if name != "tensorflow" and import_names[name] not in declared]  # tensorflow: the cpu/gpu extras
+               if name not in ("tensorflow", *optional) and import_names[name] not in declared]  # tensorflow: the cpu/gpu extras
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
