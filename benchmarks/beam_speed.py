@@ -84,8 +84,10 @@ def main():
                "workers": args.workers}
 
     def config(name):
+        # The measured split as the training split: its scan for bad images is the teacher's pass too.
         return config_lib.TrainConfig(dataset="fashion_mnist", teacher="pretrained:efficientnet_lite0",
                                       image_size=args.image_size, teacher_cache_dir=str(work / name),
+                                      train_split=split,
                                       output_dir=str(work / "run"))
 
     seconds = {}

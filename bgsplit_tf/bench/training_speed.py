@@ -19,8 +19,13 @@ TPU, off on a CPU); "default_xla" in the JSON says which.
   g  the streamed 224 px JPEG pipeline alone, no model (bench.photo_pipeline): images/s of the
      inception and stretch recipes and the evaluation view, and the cores a GPU would need
   f  FLOPs per training image (TF's profiler on the forward pass, x3 for forward + backward) and the
-     achieved fraction of this CPU's peak FLOP/s: measured (a large float32 matmul) and nominal
-     (cores x clock x FLOPs per cycle from the CPU's vector width, stated in the JSON)
+     achieved fraction of this CPU's peak FLOP/s: measured (a large matmul in the precision the step
+     computes in: float32, and bfloat16 for case h) and nominal (cores x clock x FLOPs per cycle from
+     the CPU's vector width, stated in the JSON)
+
+With --frozen_through (e.g. block6d_add for --teacher=pretrained:efficientnet_lite0) every model case
+trains only the top stages, on in-memory maps of the frozen lower trunk's output shape, as a run with
+that flag trains them on its cached maps; cases d, e and g need pixels and are refused then.
 
 Ratios come twice: from the medians, and from each case's fastest epoch ("ratios_fastest_epochs"),
 the better estimate of undisturbed speed on a machine whose neighbours steal CPU time (seen here:
@@ -45,7 +50,7 @@ from absl import logging
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.bench import photo_pipeline
-from bgsplit_tf.models import bgsplit_model, network as network_lib
+from bgsplit_tf.models import bgsplit_model, network as network_lib, trunk_split
 from bgsplit_tf.training import build, precision, prepare
 
 NUM_RARE = 5
@@ -92,10 +97,12 @@ def interleaved_rates(cases: dict, batch_size: int, steps: int, warmup: int, rep
     return results
 
 
-def in_memory_batches(image_size: tuple[int, int], batch_size: int, num_aux: int, seed: int = 0):
-    """One fixed batch (images float32 [B, H, W, 3], targets) repeated: no input cost at all."""
+def in_memory_batches(input_shape: tuple[int, ...], batch_size: int, num_aux: int, seed: int = 0, maps: bool = False):
+    """One fixed batch (inputs float32 [B, *input_shape], targets) repeated: no input cost at all. The
+    inputs are pixels in [0, 255], or with `maps` non-negative activations like a frozen trunk's."""
     rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (batch_size, *image_size, 3)).astype(np.float32)
+    shape = (batch_size, *input_shape)
+    images = (np.abs(rng.normal(size=shape)) if maps else rng.integers(0, 256, shape)).astype(np.float32)
     probs = rng.dirichlet(np.ones(num_aux), batch_size).astype(np.float32)
     targets = {"label": rng.integers(0, NUM_RARE + 1, batch_size).astype(np.int32),
                "teacher_label": probs.argmax(1).astype(np.int32), "teacher_probs": probs}
@@ -124,22 +131,23 @@ def peer_model(teacher: keras.Model, jit_compile) -> keras.Model:
     return network
 
 
-def forward_flops(network: keras.Model, image_size: tuple[int, int]) -> int:
-    """Floating-point operations of one image's forward pass (TF's profiler, multiply-add = 2)."""
+def forward_flops(network: keras.Model, input_shape: tuple[int, ...]) -> int:
+    """Floating-point operations of one input's forward pass (TF's profiler, multiply-add = 2);
+    input_shape: (H, W, C) of one image or map."""
     from tensorflow.python.framework import convert_to_constants
 
     function = tf.function(lambda x: network(x, training=False)).get_concrete_function(
-        tf.TensorSpec([1, *image_size, 3], tf.float32))
+        tf.TensorSpec([1, *input_shape], tf.float32))
     frozen = convert_to_constants.convert_variables_to_constants_v2(function)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return int(tf.compat.v1.profiler.profile(graph=frozen.graph, options=options).total_float_ops)
 
 
-def measured_peak_flops(size: int = 2048, repeats: int = 10) -> float:
-    """FLOP/s of the best of `repeats` float32 [size, size] matmuls: this CPU's practical peak for TF."""
-    a = tf.random.normal([size, size])
-    b = tf.random.normal([size, size])
+def measured_peak_flops(size: int = 2048, repeats: int = 10, dtype: tf.DType = tf.float32) -> float:
+    """FLOP/s of the best of `repeats` [size, size] matmuls in dtype: this CPU's practical peak for TF."""
+    a = tf.cast(tf.random.normal([size, size]), dtype)
+    b = tf.cast(tf.random.normal([size, size]), dtype)
     tf.linalg.matmul(a, b).numpy()
     best = float("inf")
     for _ in range(repeats):
@@ -188,9 +196,16 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
     keras.utils.set_random_seed(0)
     teacher = prepare.teacher_of(config)
     image_size = tuple(teacher.input_shape[1:3])
+    if config.frozen_through:  # the cases train the top stages, on maps of the frozen part's output shape
+        pixel_cases = sorted(set(letters) & set("deg"))
+        if pixel_cases:
+            raise ValueError(f"cases {', '.join(pixel_cases)} need pixels; with --frozen_through pick from a, b, c and "
+                             "h (--cases=a --cases=b ...)")
+        _, teacher = trunk_split.split_teacher(teacher, config.frozen_through)
+    input_shape = tuple(teacher.input_shape[1:])
     num_aux = int(teacher.output_shape[-1])
     batch = config.batch_size
-    images, targets, memory = in_memory_batches(image_size, batch, num_aux)
+    images, targets, memory = in_memory_batches(input_shape, batch, num_aux, maps=bool(config.frozen_through))
     timing = dict(batch_size=batch, steps=steps, warmup=warmup, repeats=repeats)
     peer_data = tf.data.Dataset.from_tensors(
         (images, {"main": targets["label"], "aux": targets["teacher_label"]})).repeat()
@@ -235,18 +250,21 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
 
     median = {name: case["images_per_second"] for name, case in cases.items()}
     best = {name: case.get("max", case["images_per_second"]) for name, case in cases.items()}
-    flops_forward = forward_flops(network_lib.network_from_teacher(teacher, NUM_RARE), image_size)
+    flops_forward = forward_flops(network_lib.network_from_teacher(teacher, NUM_RARE), input_shape)
     flops_train = 3 * flops_forward
     measured_peak = measured_peak_flops()
     nominal = nominal_peak_flops()
     achieved = flops_train * best[reference] if reference in best else None
+    bfloat16 = "h_custom_step_bfloat16"
+    peak_bfloat16 = measured_peak_flops(dtype=tf.bfloat16) if bfloat16 in best else None
     return {
         "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
                     "bfloat16_cpu_flags": sorted(precision.cpu_flags() & set(precision.BFLOAT16_CPU_FLAGS)),
                     "mixed_precision_auto": precision.resolve(precision.AUTO).reason,
                     "tensorflow": tf.__version__, "keras": keras.__version__,
                     "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (oneDNN on)")},
-        "config": {"teacher": config.teacher or "embedded", "image_size": list(image_size), "batch_size": batch,
+        "config": {"teacher": config.teacher or "embedded", "image_size": list(image_size),
+                   "frozen_through": config.frozen_through, "input_shape": list(input_shape), "batch_size": batch,
                    "default_xla": xla,
                    "teacher_classes": num_aux, "num_rare": NUM_RARE, **timing, "jpeg_images": num_images},
         "cases": cases,
@@ -264,6 +282,9 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
             "nominal_peak_per_second": nominal["flops"],
             "nominal_peak_how": nominal["how"],
             "fraction_of_nominal_peak": achieved and nominal["flops"] and achieved / nominal["flops"],
+            "bfloat16_achieved_per_second": peak_bfloat16 and flops_train * best[bfloat16],
+            "bfloat16_measured_peak_per_second": peak_bfloat16,
+            "bfloat16_fraction_of_measured_peak": peak_bfloat16 and flops_train * best[bfloat16] / peak_bfloat16,
         },
     }
 

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bgsplit_tf import faults
+from bgsplit_tf import faults, phases
 from bgsplit_tf.data import image_files, teacher_cache
 
 POLICIES = ("skip", "fail")
@@ -51,7 +51,11 @@ def find_bad_images(source, split: str, record_dir: str | pathlib.Path | None = 
     """The split's images that do not decode (corrupt, truncated, empty, not an image, missing, too
     large), in split order. Decodes every image once; memoised per (source, split, source version), and
     kept in record_dir (module docstring) when one is given."""
-    return recorded(source, split, record_dir, lambda: _find_bad_images(source, split, source.version(split)))
+    def scan():
+        with phases.timed(phases.SCREENING):
+            return _find_bad_images(source, split, source.version(split))
+
+    return recorded(source, split, record_dir, scan)
 
 
 @functools.lru_cache(maxsize=32)

@@ -36,7 +36,7 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf import config as config_lib, phases
 from bgsplit_tf.evaluation import paired, plots
 from bgsplit_tf.training import prepare, run as run_lib, run_folder
 
@@ -316,7 +316,7 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
     paired.csv and paired.png where a method ran with and without the aux loss."""
     root = pathlib.Path(base.output_dir)
     root.mkdir(parents=True, exist_ok=True)
-    started = time.time()
+    started, phases_before = time.time(), phases.totals()
     _write_hparams_config(root, grid)
     runner = Runner(base)
     chosen, tuning_rows = choose_hyperparameters(runner, grid)
@@ -349,7 +349,7 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
         f"{paired_section}"
         f"## Hyperparameters chosen on validation mAP (fraction {grid.tuning_cell[0]}, seed {grid.tuning_cell[1]})"
         f"\n\n{tuning_summary(tuning_rows, chosen)}\n{run_time_summary(rows, tuning_rows)}"
-        f"Wall time of this invocation: {time.time() - started:.0f} s\n"
+        f"Wall time of this invocation: {phases.summary(phases.since(phases_before), time.time() - started)}\n"
     )
     (root / "comparison.png").write_bytes(plots.fraction_comparison_png(rows, task))
     return rows

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf import config as config_lib, phases
 from bgsplit_tf.data import (bad_images, frozen_maps, image_files, pipeline, rare_task, recipes, sources,
                              teacher_cache, teacher_targets)
 from bgsplit_tf.evaluation import plots
@@ -186,8 +186,11 @@ class TargetsMemo:
             return bad_images.find_bad_images(source, split, record_dir or None)
         key = self._key(source, split, config)
         if key not in self._bad:
-            self._bad[key] = bad_images.recorded(source, split, record_dir or None,
-                                                 lambda: self._scan_with_targets(source, split, config, teacher, key))
+            def scan_with_targets():
+                with phases.timed(phases.TEACHER):
+                    return self._scan_with_targets(source, split, config, teacher, key)
+
+            self._bad[key] = bad_images.recorded(source, split, record_dir or None, scan_with_targets)
         return self._bad[key]
 
     def _scan_with_targets(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model,
@@ -221,7 +224,8 @@ class TargetsMemo:
                    config.image_size, config.frozen_through)
             if key not in self._maps:
                 self._maps[key] = frozen_maps.SplitMaps(len(source.read_labels(split)[1]))
-            maps[split] = self._maps[key].cover(source, split, lower, wanted)
+            with phases.timed(phases.TEACHER):
+                maps[split] = self._maps[key].cover(source, split, lower, wanted)
         return frozen_maps.MapsSource(source, maps)
 
     def get(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model):
@@ -229,23 +233,29 @@ class TargetsMemo:
         pass), read from (or written to) the cache."""
         key = self._key(source, split, config)
         if key not in self._targets:
-            started = time.time()
-            if config.teacher_cache_dir:
-                expected = cache_fingerprint(source, split, config, teacher)
-                if key in self._unwritten:  # computed by the scan's pass: written, not computed again
-                    teacher_cache.write_targets(teacher_cache.split_directory(config.teacher_cache_dir, split),
-                                                expected, self._unwritten.pop(key),
-                                                shard_size=config.teacher_cache_shard_size)
-                self._targets[key] = teacher_cache.cached_targets(
-                    config.teacher_cache_dir, split, expected, teacher,
-                    lambda skip: source.examples(split, skip=skip), shard_size=config.teacher_cache_shard_size,
-                    worker=self.worker)
-            else:
-                self._targets[key] = teacher_targets.compute_teacher_targets(
-                    teacher, source.examples(split), top_k=config.teacher_top_k, teacher_output=config.teacher_output)
-            logging.info("Teacher targets for %s[%s]: %d images in %.1f s", source.name, split,
-                         len(self._targets[key].ids), time.time() - started)
+            with phases.timed(phases.TEACHER):
+                self._targets[key] = self._targets_of(source, split, config, teacher, key)
         return self._targets[key]
+
+    def _targets_of(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model, key: tuple):
+        """get's work: the targets of source[split], written to the cache from the scan's pass and read back,
+        read from (or computed into) the cache, or computed in memory."""
+        started = time.time()
+        if config.teacher_cache_dir:
+            expected = cache_fingerprint(source, split, config, teacher)
+            if key in self._unwritten:  # computed by the scan's pass: written, not computed again
+                teacher_cache.write_targets(teacher_cache.split_directory(config.teacher_cache_dir, split),
+                                            expected, self._unwritten.pop(key),
+                                            shard_size=config.teacher_cache_shard_size)
+            targets = teacher_cache.cached_targets(
+                config.teacher_cache_dir, split, expected, teacher, lambda skip: source.examples(split, skip=skip),
+                shard_size=config.teacher_cache_shard_size, worker=self.worker)
+        else:
+            targets = teacher_targets.compute_teacher_targets(
+                teacher, source.examples(split), top_k=config.teacher_top_k, teacher_output=config.teacher_output)
+        logging.info("Teacher targets for %s[%s]: %d images in %.1f s", source.name, split, len(targets.ids),
+                     time.time() - started)
+        return targets
 
 
 def cache_fingerprint(source, split: str, config: config_lib.TrainConfig, teacher: keras.Model) -> dict:

@@ -24,11 +24,11 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf import config as config_lib, phases
 from bgsplit_tf.evaluation import mechanism, plots, tensorboard_logging, top_ranked, validation as validation_lib
 from bgsplit_tf.models import teacher as teacher_lib, trunk_split
 from bgsplit_tf.serving import export, model_card
-from bgsplit_tf.training import build, checkpoints, distribute, loop, loss_guard, precision as precision_lib, prepare, run_folder
+from bgsplit_tf.training import build, checkpoints, distribute, loop, loss_guard, precision_timing, prepare, run_folder
 
 # Scalars each run writes next to its HParams, read by the HParams dashboard.
 HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
@@ -50,14 +50,14 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
     default: the config's --verbose, loop.keras_verbosity). hparams: what the HParams dashboard shows
     for this run (default: the config's method flags). What TensorBoard gets: tensorboard_logging.
     """
-    wall_started = time.time()
+    wall_started, phases_before = time.time(), phases.totals()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = distribute.make_strategy(config.strategy, config.tpu)
     worker = distribute.worker_of(strategy)
     output_dir = pathlib.Path(config.output_dir)
     # Resolved once: the run folder, its checkpoints and the model all record what auto chose here.
-    precision = precision_lib.resolve(config.mixed_precision)
+    precision = precision_timing.resolve(config)
     config = dataclasses.replace(config, mixed_precision=precision.chosen)
     if worker[0] > 0:  # the chief (worker 0) writes the run's outputs; the others keep theirs apart
         output_dir = output_dir / "workers" / str(worker[0])
@@ -75,10 +75,14 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
     with strategy.scope():
         model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source,
                                   precision)
-    trained = _train(config, run, model, strategy, worker, output_dir, verbose)
-    results = {**_evaluate(config, run, model, trained, output_dir), "precision": dataclasses.asdict(precision),
-               "wall_seconds": time.time() - wall_started}
-    _write_outputs(config, run, model, results, output_dir, hparams)
+    with phases.timed(phases.TRAINING):
+        trained = _train(config, run, model, strategy, worker, output_dir, verbose)
+    with phases.timed(phases.EVALUATION):
+        results = {**_evaluate(config, run, model, trained, output_dir), "precision": dataclasses.asdict(precision)}
+    # The run's wall time and where it went, up to writing its outputs.
+    results.update(wall_seconds=time.time() - wall_started, phase_seconds=phases.since(phases_before))
+    with phases.timed(phases.EVALUATION):
+        _write_outputs(config, run, model, results, output_dir, hparams)
     logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", results["test"]["mAP"], results["val"]["mAP"],
                  results["train_seconds"], output_dir)
     return results

@@ -27,7 +27,8 @@ NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_ca
 # a flag set is compared by what it resolves to where the check runs. A run trained at auto = bfloat16
 # is then another run than auto on a float32 machine, and one trained at "off" is the same run as
 # "auto" where auto keeps float32.
-RESOLVED = {"mixed_precision": lambda value: precision.resolve(value).chosen}
+# (A CPU where auto times the step resolves auto as the timings of this network kept on this machine say.)
+RESOLVED = {"mixed_precision": lambda value, config: precision.resolve(value, precision.network_key(config)).chosen}
 # What a flag missing from a stored set meant when that set was written, where that is not today's
 # default: versions before --mixed_precision trained in float32, which today's default (auto) may not be.
 MISSING_MEANT = {"mixed_precision": precision.OFF}
@@ -53,7 +54,7 @@ def same_run_differences(stored: dict[str, str], config: config_lib.TrainConfig)
         resolve = RESOLVED.get(name)
         if resolve is None:
             differences[name] = (old, new)
-        elif resolve(old) != (meant := resolve(new)):
+        elif resolve(old, config) != (meant := resolve(new, config)):
             differences[name] = (old, new if meant == new else f"{new} ({meant} here)")
     return differences
 

@@ -75,3 +75,18 @@ def test_the_search_benchmark_reports_round_time_and_positives_found_per_strateg
     assert report["pool_images"] == 768 and report["round_seconds"]["median"] > 0
     assert set(report["summary"]) == {"bgsplit", "finetune", "random", "nearest_neighbours"}
     assert (tmp_path / "report.png").stat().st_size > 0
+
+
+def test_with_a_frozen_part_every_case_trains_the_top_stages_on_maps():
+    from bgsplit_tf import config as config_lib
+    from bgsplit_tf.bench import training_speed
+
+    config = config_lib.TrainConfig(batch_size=8, frozen_through="stage3_block1_out")
+    report = training_speed.run_benchmark(config, steps=1, warmup=1, repeats=1, num_images=64, letters="bch")
+    assert set(report["cases"]) == {"b_custom_step_no_xla", "c_peer_compile_fit_xla", "c_peer_compile_fit_default",
+                                    "h_custom_step_bfloat16"}
+    assert report["config"]["input_shape"] != [32, 32, 3] and report["config"]["image_size"] == [32, 32]
+    flops = report["flops"]
+    assert 0 < flops["fraction_of_measured_peak"] and 0 < flops["bfloat16_fraction_of_measured_peak"]
+    with pytest.raises(ValueError, match="cases d, g need pixels"):
+        training_speed.run_benchmark(config, steps=1, warmup=1, repeats=1, num_images=64, letters="bdg")

@@ -41,6 +41,11 @@ def test_a_tiny_run_fills_tensorboard_and_follows_the_verbose_flag(tiny_data_dir
     assert f"{STEPS_PER_EPOCH}/{STEPS_PER_EPOCH} - " in training and "━" not in training  # no progress bar
     rare = metrics["task"]["rare_categories"]
     assert len(rare) == 2
+    # Where the run's time went: its phases, each timed, adding up to at most its wall time.
+    phase_seconds = metrics["phase_seconds"]
+    assert {"training", "evaluation"} <= set(phase_seconds) and all(s > 0 for s in phase_seconds.values())
+    assert sum(phase_seconds.values()) <= metrics["wall_seconds"]
+    assert phase_seconds["training"] >= metrics["train_seconds"]
     board = out / "tensorboard"
 
     per_class = read_run(board / "validation_per_class")

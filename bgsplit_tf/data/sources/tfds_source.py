@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from bgsplit_tf import phases
 from bgsplit_tf.data import image_files, recipes
 from bgsplit_tf.data.sources import UNLABELED
 from bgsplit_tf.data.sources import shapes_builder  # noqa: F401  (registers "bgsplit_shapes" with TFDS)
@@ -23,7 +24,8 @@ EMBEDDED_DATASET = "bgsplit_shapes"
 @functools.lru_cache(maxsize=None)
 def _prepared_builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
     builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare()
+    with phases.timed(phases.RENDERING):
+        builder.download_and_prepare()
     return builder
 
 
