@@ -17,7 +17,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import app, flags
 

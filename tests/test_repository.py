@@ -42,7 +42,7 @@ MODULE_PATH = re.compile(r"(?<![\w./-])(bgsplit_tf(?:\.(?!__)\w+)+)")
 NOT_A_PATH = re.compile(r"[{}*<>$]")  # patterns such as flags/inat2017_{a,b}.cfg name several files
 
 
-def _names_defined(module: "pathlib.Path") -> set[str]:
+def _names_defined(module) -> set[str]:
     tree = ast.parse(module.read_text())
     names = {getattr(n, "name", None) for n in tree.body} | {
         t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))

@@ -73,7 +73,7 @@ def class_members(labels: np.ndarray, num_classes: int) -> list[np.ndarray]:
     return members
 
 
-def training_epochs(examples: tf.data.Dataset, target_keys: Sequence[str], batch_size: int,
+def gathered_epochs(examples: tf.data.Dataset, target_keys: Sequence[str], batch_size: int,
                     seed_of_epoch: Callable[[int], int], transform: Transform,
                     class_weights: Sequence[float] | None = None, epoch_length: int | None = None) -> EpochBatches:
     """Batches gathered from `examples` held in memory, one dataset per epoch.

@@ -115,7 +115,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed + EPOCH_SEED_STRIDE * epoch
 
 
-EpochBatches = Callable[..., tf.data.Dataset]  # (epoch, skip=0) -> that epoch's batches from batch `skip` on
+EpochBatches = in_memory.EpochBatches
 
 
 def training_epochs(
@@ -137,7 +137,7 @@ def training_epochs(
     epoch_seed(seed, epoch) alone, so the same (epoch, skip) gives the same batches in any process
     (bit for bit under tf.config.experimental.enable_op_determinism): an interrupted run resumes
     exactly where it stopped. With `cache`, the first call decodes every example into memory in one
-    pass and every epoch's dataset gathers its batches from there (in_memory.training_epochs).
+    pass and every epoch's dataset gathers its batches from there (in_memory.gathered_epochs).
 
     Args:
       examples: {"image": uint8 [H, W, 3] (or encoded, with `decode`), "label", "teacher_label",
@@ -164,7 +164,7 @@ def training_epochs(
         raise ValueError(f"augmentation={augmentation!r} is not one of {AUGMENTATIONS}")
     if cache and augmentation != RANDOM_RESIZED_CROP:
         decoded = _decoded(examples, decode)
-        return in_memory.training_epochs(
+        return in_memory.gathered_epochs(
             decoded, [key for key in TARGET_KEYS if key in decoded.element_spec], batch_size,
             lambda epoch: epoch_seed(seed, epoch),
             augment if augmentation == PAD_CROP else lambda images, _: tf.cast(images, tf.float32),

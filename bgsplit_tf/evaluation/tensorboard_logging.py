@@ -25,6 +25,7 @@ import pathlib
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
 from tensorboard.plugins.pr_curve import summary as pr_curve_summary
 
 from bgsplit_tf.evaluation import validation as validation_lib
@@ -140,3 +141,27 @@ def _writer(log_dir: pathlib.Path, step: int):
 def _write_images(pictures: dict[str, bytes]) -> None:
     for tag, png in pictures.items():
         tf.summary.image(tag, tf.io.decode_png(png)[None])
+
+
+# Scalars each run writes next to its HParams, read by the HParams dashboard.
+HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
+
+
+def write_run_hparams(log_dir: pathlib.Path, hparams: dict, val_map: float, test_map: float) -> None:
+    """Records a run for TensorBoard's HParams dashboard: its hyperparameters and final val/test mAP."""
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        hparams_api.hparams(hparams)
+        tf.summary.scalar(HPARAMS_VAL_TAG, val_map, step=0)
+        tf.summary.scalar(HPARAMS_TEST_TAG, test_map, step=0)
+
+
+def write_hparams_config(log_dir: pathlib.Path, columns: dict[str, list | None]) -> None:
+    """Declares the HParams dashboard's columns for the runs below log_dir: {hyperparameter: its discrete
+    values, or None for any}, and the val/test mAP each run records (write_run_hparams)."""
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        hparams_api.hparams_config(
+            hparams=[hparams_api.HParam(name, None if values is None else hparams_api.Discrete(values))
+                     for name, values in columns.items()],
+            metrics=[hparams_api.Metric(HPARAMS_VAL_TAG, display_name="val mAP"),
+                     hparams_api.Metric(HPARAMS_TEST_TAG, display_name="test mAP")],
+        )

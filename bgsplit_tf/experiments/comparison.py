@@ -32,12 +32,10 @@ import pathlib
 import time
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
-from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib, phases
-from bgsplit_tf.evaluation import paired, plots
+from bgsplit_tf.evaluation import paired, plots, tensorboard_logging
 from bgsplit_tf.training import prepare, run as run_lib, run_folder
 
 
@@ -301,14 +299,8 @@ def _write_hparams_config(root: pathlib.Path, grid: Grid) -> None:
     """Declares the HParams dashboard's columns (method, fraction, seed, tuned values; val/test mAP)."""
     tuned_keys = sorted({key for m in grid.methods for key in METHODS[m.removeprefix("bgsplit+")].grid}
                         | ({"aux_weight"} if any(m.startswith("bgsplit") for m in grid.methods) else set()))
-    with tf.summary.create_file_writer(str(root)).as_default():
-        hparams_api.hparams_config(
-            hparams=[hparams_api.HParam("method", hparams_api.Discrete(list(grid.methods))),
-                     hparams_api.HParam("background_fraction"), hparams_api.HParam("seed"),
-                     *[hparams_api.HParam(key) for key in tuned_keys]],
-            metrics=[hparams_api.Metric(run_lib.HPARAMS_VAL_TAG, display_name="val mAP"),
-                     hparams_api.Metric(run_lib.HPARAMS_TEST_TAG, display_name="test mAP")],
-        )
+    tensorboard_logging.write_hparams_config(root, {"method": list(grid.methods), "background_fraction": None,
+                                                    "seed": None, **{key: None for key in tuned_keys}})
 
 
 def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:

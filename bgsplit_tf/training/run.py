@@ -22,25 +22,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from tensorboard.plugins.hparams import api as hparams_api
 
 from bgsplit_tf import config as config_lib, phases
 from bgsplit_tf.evaluation import mechanism, plots, tensorboard_logging, top_ranked, validation as validation_lib
 from bgsplit_tf.models import teacher as teacher_lib, trunk_split
 from bgsplit_tf.serving import export, model_card
 from bgsplit_tf.training import build, checkpoints, distribute, loop, loss_guard, precision_timing, prepare, run_folder
-
-# Scalars each run writes next to its HParams, read by the HParams dashboard.
-HPARAMS_VAL_TAG, HPARAMS_TEST_TAG = "hparams/val_mAP", "hparams/test_mAP"
-
-
-def write_hparams(log_dir: pathlib.Path, hparams: dict, val_map: float, test_map: float) -> None:
-    """Records a run for TensorBoard's HParams dashboard: its hyperparameters and final val/test mAP."""
-    with tf.summary.create_file_writer(str(log_dir)).as_default():
-        hparams_api.hparams(hparams)
-        tf.summary.scalar(HPARAMS_VAL_TAG, val_map, step=0)
-        tf.summary.scalar(HPARAMS_TEST_TAG, test_map, step=0)
-
 
 def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | None = None,
                  verbose: int | str | None = None, hparams: dict | None = None) -> dict:
@@ -183,7 +170,7 @@ def _observe_pixels_of_top(top: top_ranked.TopRanked, run: prepare.PreparedRun, 
 def _write_outputs(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model, results: dict,
                    output_dir: pathlib.Path, hparams: dict | None) -> None:
     """HParams, model.keras, the model card, the export if asked, and metrics.json last (the finished marker)."""
-    write_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
+    tensorboard_logging.write_run_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
                   results["val"]["mAP"], results["test"]["mAP"])
     network = model.network if run.lower_trunk is None else trunk_split.on_pixels(run.lower_trunk, model.network)
     network.save(output_dir / "model.keras")

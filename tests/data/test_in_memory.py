@@ -44,7 +44,7 @@ def test_batches_are_the_gathered_rows_with_their_own_targets():
     images = np.arange(n, dtype="uint8")[:, None, None, None] * np.ones((1, 4, 4, 3), "uint8")  # image i is all i
     examples = tf.data.Dataset.from_tensor_slices({"image": images, "label": np.arange(n, dtype="int32") % 3,
                                                    "teacher_label": np.arange(n, dtype="int32")})
-    epochs = in_memory.training_epochs(examples, ["label", "teacher_label"], 8, lambda epoch: 10 + epoch,
+    epochs = in_memory.gathered_epochs(examples, ["label", "teacher_label"], 8, lambda epoch: 10 + epoch,
                                        lambda batch, _: tf.cast(batch, tf.float32))
     seen = []
     for batch_images, targets in epochs(0):
@@ -59,7 +59,7 @@ def test_batches_are_the_gathered_rows_with_their_own_targets():
 def test_a_count_that_no_longer_matches_the_data_is_an_error_naming_both():
     examples = tf.data.Dataset.from_tensor_slices({"image": np.zeros((10, 4, 4, 3), "uint8"),
                                                    "label": np.zeros(10, "int32")})
-    epochs = in_memory.training_epochs(examples, ["label"], 4, lambda epoch: epoch,
+    epochs = in_memory.gathered_epochs(examples, ["label"], 4, lambda epoch: epoch,
                                        lambda batch, _: tf.cast(batch, tf.float32), epoch_length=12)
     with pytest.raises(ValueError, match="10 training examples were loaded where 12 were expected"):
         epochs(0)

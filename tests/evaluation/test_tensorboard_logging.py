@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing import plugin_event_accumulator
 
 from bgsplit_tf.evaluation import plots, tensorboard_logging, validation
 from bgsplit_tf.models import bgsplit_model
@@ -90,3 +91,27 @@ def test_pictures_become_image_summaries_of_their_size(tmp_path):
     series = read_run(tmp_path)["gallery"]
     assert series.plugin == "images" and series.steps == [0]
     assert image_shape(series) == tuple(tf.io.decode_png(png).shape)
+
+
+def test_the_hparams_dashboard_gets_its_columns_and_each_runs_values_and_maps(tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    tensorboard_logging.write_hparams_config(tmp_path, {"method": ["finetune", "bgsplit"], "seed": None})
+    tensorboard_logging.write_run_hparams(tmp_path / "run", {"method": "bgsplit", "seed": 3}, 0.5, 0.25)
+
+    def plugin_content(log_dir):
+        accumulator = plugin_event_accumulator.EventAccumulator(str(log_dir))
+        accumulator.Reload()
+        return plugin_data_pb2.HParamsPluginData.FromString(accumulator.PluginTagToContent("hparams")[
+            next(iter(accumulator.PluginTagToContent("hparams")))])
+
+    experiment = plugin_content(tmp_path).experiment
+    assert [h.name for h in experiment.hparam_infos] == ["method", "seed"]
+    assert sorted(v.string_value for v in experiment.hparam_infos[0].domain_discrete.values) == ["bgsplit", "finetune"]
+    assert [m.name.tag for m in experiment.metric_infos] == [tensorboard_logging.HPARAMS_VAL_TAG,
+                                                            tensorboard_logging.HPARAMS_TEST_TAG]
+    run = read_run(tmp_path / "run")
+    assert float(run[tensorboard_logging.HPARAMS_VAL_TAG].values[0]) == 0.5
+    assert float(run[tensorboard_logging.HPARAMS_TEST_TAG].values[0]) == 0.25
+    session = plugin_content(tmp_path / "run").session_start_info
+    assert (session.hparams["method"].string_value, session.hparams["seed"].number_value) == ("bgsplit", 3)
