@@ -32,7 +32,8 @@ from bgsplit_tf.data import teacher_cache
 from bgsplit_tf.data import sources
 from bgsplit_tf.models import network as network_lib
 from bgsplit_tf.serving import export, mining
-from bgsplit_tf.training import prepare
+from bgsplit_tf.training import run_inputs
+from bgsplit_tf.training import targets_memo
 
 
 def cpu_model() -> str:
@@ -46,13 +47,13 @@ def cpu_model() -> str:
 def teacher_pass(config: config_lib.TrainConfig, split: str, runner: options.RunnerChoice):
     """(seconds, targets) of the teacher-target pass over `split` into the config's (fresh) cache."""
     started = time.time()
-    teacher = prepare.teacher_of(config)
-    fit = prepare.input_recipe_of(config, teacher.input_shape[1:3]).evaluation_fit
+    teacher = run_inputs.teacher_of(config)
+    fit = run_inputs.input_recipe_of(config, teacher.input_shape[1:3]).evaluation_fit
     if runner.on_beam:
         targets = beam_targets.precompute_split(config, teacher, fit, split, runner)
     else:
-        memo = prepare.TargetsMemo()
-        source, _ = prepare.screened_source_of(config, teacher, fit, memo, (split,))
+        memo = targets_memo.TargetsMemo()
+        source, _ = targets_memo.screened_source_of(config, teacher, fit, memo, (split,))
         targets = memo.get(source, split, config, teacher)
     return time.time() - started, targets
 
@@ -105,7 +106,7 @@ def main():
     print(results["teacher_pass_agreement"], flush=True)
 
     write_pool(work / "pool", args.pool_images)
-    teacher = prepare.teacher_of(config("export"))
+    teacher = run_inputs.teacher_of(config("export"))
     network = network_lib.network_from_teacher(teacher, num_rare=2)
     export_path = export.export_saved_model(network, ("background", "a", "b"), work / "export")
     for name in ("single_process", "beam"):

@@ -22,7 +22,8 @@ from absl import app, flags
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.evaluation import paired
 from bgsplit_tf.experiments import comparison
-from bgsplit_tf.training import prepare, precision
+from bgsplit_tf.training import precision
+from bgsplit_tf.training import targets_memo
 
 SETTINGS = {"demo_n1": {"positives_per_class": 1}, "central_n2": {"positives_per_class": 2}}
 METHODS = {"finetune": {}, "bgsplit": {"aux_weight": 0.1}}
@@ -56,7 +57,7 @@ def main(argv):
     del argv
     base = config_lib.config_from_flags()
     root = pathlib.Path(base.output_dir)
-    memo = prepare.TargetsMemo()
+    memo = targets_memo.TargetsMemo()
     runners = {}
     for setting, overrides in SETTINGS.items():
         for chosen in PRECISIONS:

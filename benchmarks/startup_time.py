@@ -30,6 +30,7 @@ def main(argv):
     del argv
     from bgsplit_tf import config as config_lib
     from bgsplit_tf.training import prepare
+    from bgsplit_tf.training import targets_memo
 
     root = pathlib.Path(FLAGS.root)
     if not root.exists() or not any(root.iterdir()):
@@ -44,7 +45,7 @@ def main(argv):
 
     keras.utils.set_random_seed(0)  # the same random teacher weights (--teacher_weights=none) in every call
     phases, started = {}, time.time()
-    run = prepare.prepare_run(config, prepare.TargetsMemo())
+    run = prepare.prepare_run(config, targets_memo.TargetsMemo())
     phases["prepare_run"] = time.time() - started
     mark = time.time()
     if "source" in inspect.signature(prepare.task_gallery).parameters:  # this version

@@ -16,7 +16,7 @@ from bgsplit_tf.data import teacher_targets
 
 
 class TeacherHandler(ModelHandler):
-    """The --teacher of a TrainConfig (training.prepare.teacher_of): each element's inference is its
+    """The --teacher of a TrainConfig (training.run_inputs.teacher_of): each element's inference is its
     targets (label int, indices int32 [k], probabilities float32 [k]), as teacher_targets keeps them."""
 
     def __init__(self, config, batch_size: int):
@@ -25,9 +25,9 @@ class TeacherHandler(ModelHandler):
 
     def load_model(self):
         """The teacher, wrapped in a tf.function: pixels uint8 [B, H, W, 3] -> raw outputs [B, M]."""
-        from bgsplit_tf.training import prepare
+        from bgsplit_tf.training import run_inputs
 
-        teacher = prepare.teacher_of(self._config)
+        teacher = run_inputs.teacher_of(self._config)
         return tf.function(lambda pixels: teacher(tf.cast(pixels, tf.float32), training=False),
                            reduce_retracing=True)
 

@@ -26,7 +26,7 @@ def chunks(num_images: int) -> list[tuple[int, int]]:
 
 @dataclasses.dataclass(frozen=True)
 class SplitReader:
-    """One split of the training source, as training.prepare.source_of opens it: images keyed by "id".
+    """One split of the training source, as training.run_inputs.source_of opens it: images keyed by "id".
 
     config: the TrainConfig; image_size (H, W) and fit (image_files.FITS): the teacher's input view.
     """
@@ -39,9 +39,9 @@ class SplitReader:
 
     def open(self):
         """(chunk(start, count) -> the encoded examples at those positions, decode(example))."""
-        from bgsplit_tf.training import prepare
+        from bgsplit_tf.training import run_inputs
 
-        source = prepare.source_of(self.config, self.image_size, self.fit)
+        source = run_inputs.source_of(self.config, self.image_size, self.fit)
         return (lambda start, count: source.encoded_examples(self.split, skip=start).take(count)), source.decode
 
 

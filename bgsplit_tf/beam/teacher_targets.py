@@ -25,7 +25,9 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.beam import handlers, options, reading
 from bgsplit_tf.data import bad_images, teacher_cache, teacher_targets
-from bgsplit_tf.training import precompute, prepare
+from bgsplit_tf.training import precompute
+from bgsplit_tf.training import run_inputs
+from bgsplit_tf.training import targets_memo
 
 BATCH_SIZE = 256  # images per teacher call, as the single-process pass batches them
 
@@ -34,8 +36,8 @@ def precompute_splits(config: config_lib.TrainConfig, choice: options.RunnerChoi
     """training.precompute.precompute_splits on a Beam runner: the caches of --train_split and --val_split;
     returns {split: size report}."""
     precompute.check_cache_dir(config)
-    teacher = prepare.teacher_of(config)
-    fit = prepare.input_recipe_of(config, teacher.input_shape[1:3]).evaluation_fit
+    teacher = run_inputs.teacher_of(config)
+    fit = run_inputs.input_recipe_of(config, teacher.input_shape[1:3]).evaluation_fit
     return {split: precompute.size_report(split, config, precompute_split(config, teacher, fit, split, choice))
             for split in (config.train_split, config.val_split)}
 
@@ -45,7 +47,7 @@ def precompute_split(config: config_lib.TrainConfig, teacher: keras.Model, fit: 
     """Writes --teacher_cache_dir's cache of `split` on the chosen runner (nothing when it is complete
     already) and returns its targets, read back from the cache."""
     image_size = tuple(teacher.input_shape[1:3])
-    source = prepare.source_of(config, image_size, fit)
+    source = run_inputs.source_of(config, image_size, fit)
     directory = teacher_cache.split_directory(config.teacher_cache_dir, split)
     if (directory / teacher_cache.FINGERPRINT_FILE).exists():
         return _existing_cache(config, teacher, source, split, directory)
@@ -80,7 +82,7 @@ def _existing_cache(config: config_lib.TrainConfig, teacher: keras.Model, source
     rebuild), and --bad_images=fail raises BadImagesError when there are any."""
     bad = bad_images.recorded(source, split, directory, lambda: _no_scan(directory))
     screened, _ = bad_images.screen(source, (split,), config.bad_images, lambda _: bad)
-    expected = prepare.cache_fingerprint(screened, split, config, teacher)
+    expected = targets_memo.cache_fingerprint(screened, split, config, teacher)
     if fresh:
         teacher_cache.write_fingerprint(directory, expected)
     else:

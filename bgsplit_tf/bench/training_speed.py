@@ -52,6 +52,8 @@ from bgsplit_tf import config as config_lib
 from bgsplit_tf.bench import photo_pipeline
 from bgsplit_tf.models import bgsplit_model, network as network_lib, trunk_split
 from bgsplit_tf.training import build, precision, prepare
+from bgsplit_tf.training import run_inputs
+from bgsplit_tf.training import targets_memo
 
 NUM_RARE = 5
 CASE_LETTERS = "abcdegh"
@@ -186,7 +188,7 @@ def pipeline_batches(root: pathlib.Path, config: config_lib.TrainConfig, cache: 
     """The real training pipeline over the generated folder (decode, augment, resample, join)."""
     run_config = dataclasses.replace(config, dataset=f"folder:{root}", cache_decoded=cache, num_rare=NUM_RARE,
                                      positives_per_class=0, rare_batch_fraction=0.25, augment=True)
-    return prepare.prepare_run(run_config, prepare.TargetsMemo())
+    return prepare.prepare_run(run_config, targets_memo.TargetsMemo())
 
 
 def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repeats: int, num_images: int,
@@ -194,7 +196,7 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
     """Cases a-h for one configuration (see the module docstring); letters picks which of a-e, g and h are timed
     (f, the FLOPs, always comes), and only the ratios whose cases ran are reported."""
     keras.utils.set_random_seed(0)
-    teacher = prepare.teacher_of(config)
+    teacher = run_inputs.teacher_of(config)
     image_size = tuple(teacher.input_shape[1:3])
     if config.frozen_through:  # the cases train the top stages, on maps of the frozen part's output shape
         pixel_cases = sorted(set(letters) & set("deg"))

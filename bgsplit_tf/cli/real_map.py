@@ -75,7 +75,8 @@ def write_outputs(results_dir: pathlib.Path, summaries: list[dict], real, title:
 def run_real_map(base: config_lib.TrainConfig) -> None:
     """Runs (or reports) the map the flags describe and prints its table."""
     from bgsplit_tf.experiments import real_map, regime_map
-    from bgsplit_tf.training import prepare, run as run_lib
+    from bgsplit_tf.training import run as run_lib
+    from bgsplit_tf.training import targets_memo
 
     results_dir = pathlib.Path(FLAGS.results_dir or base.output_dir)
     started = time.time()
@@ -83,7 +84,7 @@ def run_real_map(base: config_lib.TrainConfig) -> None:
         summaries, real = real_map.report_map(base, results_dir)
         title = f"Real map, quick tier ({base.dataset}), partial: {len(real.ledger.rows)} runs finished"
     else:
-        memo = prepare.TargetsMemo()
+        memo = targets_memo.TargetsMemo()
         summaries, real = real_map.run_map(base, results_dir, lambda c: run_lib.run_training(c, memo))
         title = f"Real map, quick tier ({base.dataset})"
     write_outputs(results_dir, summaries, real, title)

@@ -59,13 +59,14 @@ def write_outputs(results_dir: pathlib.Path, summaries: list[dict], regime, titl
 def run_regime_map(base: config_lib.TrainConfig) -> None:
     """Runs the map the flags describe and prints its table."""
     from bgsplit_tf.experiments import regime_map
-    from bgsplit_tf.training import prepare, run as run_lib
+    from bgsplit_tf.training import run as run_lib
+    from bgsplit_tf.training import targets_memo
 
     tier = regime_map.TIERS[FLAGS.tier]
     results_dir = pathlib.Path(FLAGS.results_dir or base.output_dir)
     budget = FLAGS.time_budget_hours * 3600 if FLAGS.time_budget_hours is not None else None
     started = time.time()
-    memo = prepare.TargetsMemo()
+    memo = targets_memo.TargetsMemo()
     if FLAGS.report_only:
         summaries, regime = regime_map.report_map(base, tier, results_dir)
         title = f"Regime map, {tier.name} tier ({base.dataset}), partial: {len(regime.ledger.rows)} runs finished"

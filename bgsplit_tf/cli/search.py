@@ -41,11 +41,11 @@ def define_flags() -> None:
 
 def main(argv):
     """Opens (or resumes) the search and serves its page until interrupted (absl main)."""
-    from bgsplit_tf.search import rounds, server, setup
+    from bgsplit_tf.search import opening, rounds, server
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    session = setup.open_session(FLAGS.state_dir, FLAGS.pool, setup.parse_examples(FLAGS.examples), FLAGS.teacher,
+    session = opening.open_session(FLAGS.state_dir, FLAGS.pool, opening.parse_examples(FLAGS.examples), FLAGS.teacher,
                                  rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs,
                                                     trainable=FLAGS.trainable),
                                  FLAGS.data_dir or None, FLAGS.who)

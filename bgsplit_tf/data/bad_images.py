@@ -8,7 +8,7 @@ training mid-epoch with a TensorFlow stack trace.
 Each split is decoded once in parallel in tf.data, with errors dropped (`ignore_errors`); an id that
 does not come out is bad, and only those few are decoded again, one by one, to say why. Where a
 training run also needs the teacher's targets of a split, that same pass feeds the teacher
-(training.prepare.TargetsMemo), so the split is decoded once before training. With a record folder
+(training.targets_memo.TargetsMemo), so the split is decoded once before training. With a record folder
 (the teacher-target cache's, --teacher_cache_dir), the result is kept in <folder>/bad_images.json
 beside a fingerprint of the split (SCAN_FILE); a re-run reads it instead of decoding anything, and a
 record whose fingerprint no longer matches the split is not used (the split is scanned again).

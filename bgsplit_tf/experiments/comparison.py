@@ -25,9 +25,11 @@ every run in the HParams dashboard.
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import dataclasses
 import json
+import multiprocessing
 import pathlib
 import time
 
@@ -36,7 +38,7 @@ from absl import logging
 
 from bgsplit_tf import config as config_lib, phases
 from bgsplit_tf.evaluation import paired, plots, tensorboard_logging
-from bgsplit_tf.training import prepare, run as run_lib, run_folder
+from bgsplit_tf.training import run as run_lib, run_folder, targets_memo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Grid:
     tune_seed: int | None = None
     tune_fraction: float | None = None
     pinned: dict = dataclasses.field(default_factory=dict)  # grid key -> the one value it takes
+    parallel_runs: int = 1  # training runs at once, each in its own process (Runner.run_many)
 
     @property
     def tuning_cell(self) -> tuple[float | None, int]:
@@ -119,10 +122,10 @@ def _fraction_tag(fraction: float | None) -> str:
 class Runner:
     """Runs (or skips, when finished) single training runs and remembers their rows."""
 
-    def __init__(self, base: config_lib.TrainConfig, memo: prepare.TargetsMemo | None = None):
+    def __init__(self, base: config_lib.TrainConfig, memo: targets_memo.TargetsMemo | None = None):
         self.base = base
         self.root = pathlib.Path(base.output_dir)
-        self.memo = memo or prepare.TargetsMemo()  # shared by runners over the same data: targets once
+        self.memo = memo or targets_memo.TargetsMemo()  # shared by runners over the same data: targets once
 
     def config(self, method: str, values: dict, fraction: float | None, seed: int) -> config_lib.TrainConfig:
         """The config of one run: base flags, the method's overrides and grid values, the cell."""
@@ -134,6 +137,23 @@ class Runner:
             overrides["background_fraction"] = fraction
         return dataclasses.replace(self.base, **overrides)
 
+    def run_many(self, jobs: list[tuple[str, dict, float | None, int]], parallel_runs: int = 1) -> list[dict]:
+        """run() of each (method, values, fraction, seed), in order. With parallel_runs > 1 the unfinished
+        ones first train that many at a time, each in a worker process of its own (spawned; a worker
+        computes the teacher targets once for all its runs), so a CPU that one run leaves partly idle
+        finishes the grid sooner; the rows are then read from their finished folders."""
+        todo = [job for job in jobs if run_folder.finished_metrics(self.config(*job)) is None]
+        if parallel_runs > 1 and len(todo) > 1:
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(min(parallel_runs, len(todo)), mp_context=context,
+                                                        initializer=_start_worker) as pool:
+                logging.info("Training %d runs, %d at a time in worker processes", len(todo),
+                             min(parallel_runs, len(todo)))
+                futures = [pool.submit(_train_in_worker, self.config(*job), _hparams(*job)) for job in todo]
+                for future in futures:
+                    future.result()  # a worker's exception is raised here, as a run of this process's would be
+        return [self.run(*job) for job in jobs]
+
     def run(self, method: str, values: dict, fraction: float | None, seed: int) -> dict:
         """Trains one grid cell (or reads its finished metrics.json) and returns its metrics."""
         config = self.config(method, values, fraction, seed)
@@ -141,8 +161,7 @@ class Runner:
         if metrics is None:
             logging.info("=== %s %s, background %s, seed %d -> %s", method, values or "", fraction, seed,
                          config.output_dir)
-            hparams = {"method": method, "seed": seed, "background_fraction": fraction or -1.0, **values}
-            metrics = run_lib.run_training(config, self.memo, hparams=hparams)
+            metrics = run_lib.run_training(config, self.memo, hparams=_hparams(method, values, fraction, seed))
         else:
             logging.info("=== %s %s, background %s, seed %d: finished before, skipped", method, values or "",
                          fraction, seed)
@@ -158,6 +177,26 @@ class Runner:
             "test_mAP": metrics["test"]["mAP"],
             "wall_seconds": metrics["wall_seconds"],
         }
+
+
+def _hparams(method: str, values: dict, fraction: float | None, seed: int) -> dict:
+    """What the HParams dashboard shows of one grid run."""
+    return {"method": method, "seed": seed, "background_fraction": fraction or -1.0, **values}
+
+
+_WORKER_MEMO: targets_memo.TargetsMemo | None = None  # a worker process's targets, shared by its runs
+
+
+def _start_worker() -> None:
+    """A worker process's start: its own targets memo, and INFO logs as the main process writes them."""
+    global _WORKER_MEMO
+    _WORKER_MEMO = targets_memo.TargetsMemo()
+    logging.set_verbosity(logging.INFO)
+
+
+def _train_in_worker(config: config_lib.TrainConfig, hparams: dict) -> None:
+    """One run of Runner.run_many, in a worker process (its metrics.json is what the main process reads)."""
+    run_lib.run_training(config, _WORKER_MEMO, hparams=hparams)
 
 
 def grid_keys() -> set[str]:
@@ -185,7 +224,7 @@ def choose_hyperparameters(runner: Runner, grid: Grid) -> tuple[dict[str, dict],
         if not grid.tune or len(points) == 1:
             chosen[name] = points[0]
             continue
-        tuned = [runner.run(name, point, fraction, seed) for point in points]
+        tuned = runner.run_many([(name, point, fraction, seed) for point in points], grid.parallel_runs)
         rows.extend(tuned)
         best = max(range(len(points)), key=lambda i: tuned[i]["val_mAP"])
         chosen[name] = points[best]
@@ -312,12 +351,9 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
     _write_hparams_config(root, grid)
     runner = Runner(base)
     chosen, tuning_rows = choose_hyperparameters(runner, grid)
-    rows = [
-        runner.run(method, method_values(method, chosen), fraction, seed)
-        for fraction in grid.fractions
-        for seed in grid.seeds
-        for method in grid.methods
-    ]
+    rows = runner.run_many([(method, method_values(method, chosen), fraction, seed)
+                            for fraction in grid.fractions for seed in grid.seeds for method in grid.methods],
+                           grid.parallel_runs)
     write_csv(root / "results.csv", rows)
     if tuning_rows:
         write_csv(root / "tuning.csv", tuning_rows)

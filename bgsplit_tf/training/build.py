@@ -25,21 +25,21 @@ def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], step
 
 
 def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_counts: list[int], steps_per_epoch: int,
-                trunk_source: keras.Model | None = None, precision: precision_lib.Precision | None = None):
+                trunk_donor: keras.Model | None = None, precision: precision_lib.Precision | None = None):
     """The compiled BackgroundSplittingModel for a config (SGD, warm-up + decay schedule, XLA). Call it
     under the run's strategy.scope() to build it for tf.distribute.
 
     class_counts: kept training images per main class [K + 1], for the imbalance methods.
-    trunk_source: the model whose trunk the student copies (default: the teacher, whose classifier
+    trunk_donor: the model whose trunk the student copies (default: the teacher, whose classifier
     then also starts the aux head; otherwise the aux head starts fresh over the teacher's classes).
     precision: the trunk's compute precision (default: --mixed_precision resolved, precision.resolve).
     """
-    trunk_source = teacher if trunk_source is None else trunk_source
+    trunk_donor = teacher if trunk_donor is None else trunk_donor
     precision = precision or precision_lib.resolve(config.mixed_precision)
     network = network_lib.network_from_teacher(
-        trunk_source, len(class_counts) - 1, config.fixed_background_logit,
+        trunk_donor, len(class_counts) - 1, config.fixed_background_logit,
         cosine_scale=config.logit_scale if config.cosine_head else None,
-        fresh_aux_classes=None if trunk_source is teacher else int(teacher.output_shape[-1]),
+        fresh_aux_classes=None if trunk_donor is teacher else int(teacher.output_shape[-1]),
         trunk_dtype=precision.trunk_dtype,
         synchronized_batch_norm=distribute.is_distributed(tf.distribute.get_strategy()),
     )

@@ -18,7 +18,8 @@ import numpy as np
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.models import trunk_split
-from bgsplit_tf.training import build, precision as precision_lib, prepare
+from bgsplit_tf.training import build, precision as precision_lib
+from bgsplit_tf.training import run_inputs
 
 WARMUP_STEPS = 2
 TIMED_STEPS = 5
@@ -28,14 +29,14 @@ BACKGROUND_COUNT = 1000
 
 def step_seconds(config: config_lib.TrainConfig, steps: int = TIMED_STEPS) -> dict[str, float]:
     """{"float32": median seconds per step, "bfloat16": ...} of the config's training step on this machine."""
-    teacher = prepare.teacher_of(config)
-    trunk_source = prepare.trunk_source_of(config, teacher)
+    teacher = run_inputs.teacher_of(config)
+    trunk_donor = run_inputs.trunk_donor_of(config, teacher)
     if config.frozen_through:  # the step trains the upper part on the frozen part's maps
         _, teacher = trunk_split.split_teacher(teacher, config.frozen_through)
-        trunk_source = teacher
+        trunk_donor = teacher
     counts = [BACKGROUND_COUNT] + [CLASS_COUNTS_PER_RARE] * config.num_rare
     trials = {"float32": precision_lib.OFF, "bfloat16": precision_lib.BFLOAT16}
-    models = {name: build.build_model(config, teacher, counts, 100, trunk_source,
+    models = {name: build.build_model(config, teacher, counts, 100, trunk_donor,
                                       precision_lib.Precision(chosen, chosen, "timed"))
               for name, chosen in trials.items()}
     rng = np.random.default_rng(0)

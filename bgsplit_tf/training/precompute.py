@@ -14,17 +14,18 @@ from absl import logging
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.data import teacher_cache, teacher_targets
-from bgsplit_tf.training import prepare
+from bgsplit_tf.training import run_inputs
+from bgsplit_tf.training import targets_memo
 
 
 def precompute_splits(config: config_lib.TrainConfig) -> dict:
     """Fills the cache for --train_split and --val_split in this process; returns {split: size report}."""
     check_cache_dir(config)
-    teacher = prepare.teacher_of(config)
-    recipe = prepare.input_recipe_of(config, teacher.input_shape[1:3])
+    teacher = run_inputs.teacher_of(config)
+    recipe = run_inputs.input_recipe_of(config, teacher.input_shape[1:3])
     splits = (config.train_split, config.val_split)
-    memo = prepare.TargetsMemo()
-    source, bad = prepare.screened_source_of(config, teacher, recipe.evaluation_fit, memo, splits)
+    memo = targets_memo.TargetsMemo()
+    source, bad = targets_memo.screened_source_of(config, teacher, recipe.evaluation_fit, memo, splits)
     if bad:
         logging.warning("Left out %d images that do not decode (bgsplit-train lists them in its output folder)",
                         len(bad))

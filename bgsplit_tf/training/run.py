@@ -28,8 +28,9 @@ from bgsplit_tf.evaluation import mechanism, plots, tensorboard_logging, top_ran
 from bgsplit_tf.models import teacher as teacher_lib, trunk_split
 from bgsplit_tf.serving import export, model_card
 from bgsplit_tf.training import build, checkpoints, distribute, loop, loss_guard, precision_timing, prepare, run_folder
+from bgsplit_tf.training import targets_memo
 
-def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | None = None,
+def run_training(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo | None = None,
                  verbose: int | str | None = None, hparams: dict | None = None) -> dict:
     """Trains and evaluates one model; returns (and writes) the metrics dict.
 
@@ -50,7 +51,7 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
         output_dir = output_dir / "workers" / str(worker[0])
     run_folder.open_run_folder(output_dir, config)
     keras.utils.set_random_seed(config.seed)  # tf.data derives its op seeds from this global seed
-    run = prepare.prepare_run(config, memo or prepare.TargetsMemo(worker))
+    run = prepare.prepare_run(config, memo or targets_memo.TargetsMemo(worker))
     run_folder.report_bad_images(run.bad_images, output_dir)
     # Seed again right before the model draws its initial weights: preparing the data (e.g. TFDS
     # rendering the dataset on first use) consumes global random state.
@@ -60,7 +61,7 @@ def run_training(config: config_lib.TrainConfig, memo: prepare.TargetsMemo | Non
     tensorboard_logging.write_pictures(output_dir / "tensorboard" / "train", 0, {"train_gallery": gallery})
     logging.info("Trunk precision: %s (%s)", precision.trunk_dtype, precision.reason)
     with strategy.scope():
-        model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_source,
+        model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_donor,
                                   precision)
     with phases.timed(phases.TRAINING):
         trained = _train(config, run, model, strategy, worker, output_dir, verbose)

@@ -10,6 +10,8 @@ from bgsplit_tf import config as config_lib
 from bgsplit_tf.beam import options, reading, teacher_targets as beam_targets
 from bgsplit_tf.data import bad_images, teacher_cache
 from bgsplit_tf.training import precompute, prepare
+from bgsplit_tf.training import run_inputs
+from bgsplit_tf.training import targets_memo
 from tests.data.test_bad_images import BAD_FILES, messy_root  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e  # Beam's workers are subprocesses
@@ -28,7 +30,7 @@ def test_the_beam_pass_writes_the_single_process_cache_and_training_reads_it(mes
     single, beam = _config(messy_root, tmp_path / "single"), _config(messy_root, tmp_path / "beam")
     single_report = precompute.precompute_splits(single)
     beam_report = beam_targets.precompute_splits(beam, TWO_WORKERS)
-    listed = prepare.source_of(single, (32, 32))
+    listed = run_inputs.source_of(single, (32, 32))
     for split in ("train", "validation"):
         good = len(listed.read_labels(split)[1]) - len(BAD_FILES)
         assert beam_report[split]["images"] == single_report[split]["images"] == good
@@ -45,7 +47,7 @@ def test_the_beam_pass_writes_the_single_process_cache_and_training_reads_it(mes
         np.testing.assert_array_equal(a.labels, b.labels)
         np.testing.assert_array_equal(a.indices, b.indices)
         np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
-    run = prepare.prepare_run(beam, prepare.TargetsMemo())  # a fingerprint that did not match would raise
+    run = prepare.prepare_run(beam, targets_memo.TargetsMemo())  # a fingerprint that did not match would raise
     assert len(run.bad_images) == 3 * len(BAD_FILES)
     # Run again: the cache is complete, so nothing is computed and no pipeline starts.
     monkeypatch.setattr(beam_targets.beam, "Pipeline", None)

@@ -16,7 +16,8 @@ from bgsplit_tf import config as config_lib
 from bgsplit_tf.serving import export
 
 from bgsplit_tf import faults
-from bgsplit_tf.training import prepare, run as run_lib
+from bgsplit_tf.training import run as run_lib
+from bgsplit_tf.training import run_inputs
 from bgsplit_tf.data import bad_images, image_files
 from tests import helpers
 
@@ -170,7 +171,7 @@ def test_bad_images_fail_policy_stops_before_training_with_the_list(messy_root, 
 
 
 def test_a_scan_finds_exactly_the_bad_files(messy_root):
-    source = prepare.source_of(config_lib.TrainConfig(dataset=f"folder:{messy_root}"), (32, 32))
+    source = run_inputs.source_of(config_lib.TrainConfig(dataset=f"folder:{messy_root}"), (32, 32))
     found = bad_images.find_bad_images(source, "validation")
     assert sorted(b.id for b in found) == sorted(f"validation/fox/{name}" for name in BAD_FILES)
     screened, _ = bad_images.screen(source, ("validation",), "skip")

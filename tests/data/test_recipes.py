@@ -10,7 +10,7 @@ from PIL import Image
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.data import image_files, pipeline, recipes
-from bgsplit_tf.training import prepare
+from bgsplit_tf.training import run_inputs
 
 
 def _jpeg(pixels: np.ndarray, orientation: int = 1) -> bytes:
@@ -92,7 +92,7 @@ def test_a_png_crop_and_a_corrupt_image_fail_or_succeed_like_decoding():
 ])
 def test_auto_chooses_inception_for_imagenet_models_and_photographs(recipe, teacher, trunk, size, chosen):
     config = config_lib.TrainConfig(input_recipe=recipe, teacher=teacher, trunk=trunk)
-    resolved = prepare.input_recipe_of(config, size)
+    resolved = run_inputs.input_recipe_of(config, size)
     assert resolved.recipe == chosen and "--input_recipe" in resolved.reason
     assert resolved.evaluation_fit == ("center_crop" if chosen == "inception" else "stretch")
 

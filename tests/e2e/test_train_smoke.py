@@ -163,3 +163,17 @@ def test_experiment_tunes_on_validation_then_reuses_the_tuning_run(tiny_data_dir
     assert [line.split(",")[:2] for line in paired[1:]] == [["bgsplit+resample - resample", "0.995"],
                                                              ["bgsplit+resample - resample", "0.999"]]
     assert "| bgsplit+resample - resample |" in (tmp_path / "exp" / "results.md").read_text()
+
+
+@pytest.mark.e2e
+def test_parallel_runs_train_in_worker_processes_and_give_the_rows_one_process_gives(tiny_data_dir, tmp_path):
+    base = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
+                                  positives_per_class=2, epochs=1, batch_size=32, warmup_epochs=0, mechanism=False,
+                                  deterministic=True, output_dir=str(tmp_path / "parallel"))
+    jobs = [("finetune", {}, None, 0), ("bgsplit", {"aux_weight": 0.1}, None, 0)]
+    runner = comparison.Runner(base)
+    rows = runner.run_many(jobs, parallel_runs=2)
+    assert [(r["method"], r["aux_weight"]) for r in rows] == [("finetune", 0.0), ("bgsplit", 0.1)]
+    assert runner.memo._targets == {}  # trained elsewhere: this process computed no targets
+    alone = comparison.Runner(dataclasses.replace(base, output_dir=str(tmp_path / "alone"))).run_many(jobs[1:])
+    assert alone[0]["test_mAP"] == rows[1]["test_mAP"] and alone[0]["val_mAP"] == rows[1]["val_mAP"]

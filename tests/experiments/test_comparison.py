@@ -60,3 +60,4 @@ def test_every_experiment_flagfile_parses_with_the_experiments_flags():
     assert printed["paper_comparison_full_v2.cfg"][0] == "90"
     assert printed["paper_comparison_full_v2.cfg"][2] == "0.995,0.999,0.9998"
     assert printed["real_demo.cfg"] == ["10", "finetune,bgsplit", "-", "aux_weight"]  # lambda pinned by the flagfile
+    assert printed["demo.cfg"] == ["6", "finetune,bgsplit", "-", "aux_weight"]  # the quick start tunes nothing

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from bgsplit_tf.search import guard, rounds, server, setup
+from bgsplit_tf.search import guard, opening, rounds, server
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 REQUIRED = os.environ.get("BGSPLIT_REQUIRE_BROWSER") == "1"  # .ci/run sets it: there the browser must be present
@@ -38,7 +38,7 @@ def _open_session(tiny_data_dir, tmp_path, prefix: str = ""):
         if len(examples) < 2 and name not in examples:
             examples[name] = [str(path)]
     (pool / "vanished.png").write_bytes(b"\x89PNG not really")
-    session = setup.open_session(str(tmp_path / "state"), str(pool), examples, "", CONFIG)
+    session = opening.open_session(str(tmp_path / "state"), str(pool), examples, "", CONFIG)
     session.training.join(timeout=300)
     return session
 

@@ -13,6 +13,7 @@ from bgsplit_tf import config as config_lib
 from bgsplit_tf.data import bad_images
 from bgsplit_tf.data.sources import folders
 from bgsplit_tf.training import prepare
+from bgsplit_tf.training import targets_memo
 
 DECODED = collections.Counter()  # image id -> decode calls
 
@@ -48,7 +49,7 @@ def _config(root, tmp_path, **overrides):
 
 
 def _up_to_the_first_step(config) -> prepare.PreparedRun:
-    run = prepare.prepare_run(config, prepare.TargetsMemo())
+    run = prepare.prepare_run(config, targets_memo.TargetsMemo())
     prepare.task_gallery(run.task, run.source, config)
     next(iter(run.train_batches))
     return run

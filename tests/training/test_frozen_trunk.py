@@ -8,6 +8,7 @@ import pytest
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.models import pretrained, teacher as teacher_lib, trunk_split
 from bgsplit_tf.training import prepare, run as run_lib
+from bgsplit_tf.training import targets_memo
 from tests import helpers
 
 LAYER = "stage3_block1_out"  # the embedded teacher's trunk: the end of its third stage
@@ -30,7 +31,7 @@ def test_a_frozen_through_run_trains_the_top_on_maps_and_saves_a_pixel_model(tin
     config = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
                                     positives_per_class=2, epochs=2, batch_size=32, warmup_epochs=0,
                                     frozen_through=LAYER, output_dir=str(tmp_path / "run"))
-    memo = prepare.TargetsMemo()
+    memo = targets_memo.TargetsMemo()
     prepared = prepare.prepare_run(config, memo)
     images, _ = next(iter(prepared.train_batches))
     assert images.shape[1:] == prepared.lower_trunk.output_shape[1:] == (8, 8, 64)  # maps, not pixels
@@ -52,7 +53,7 @@ def test_a_frozen_through_run_trains_the_top_on_maps_and_saves_a_pixel_model(tin
 def test_maps_are_computed_for_the_training_images_a_task_keeps_and_grow_with_later_tasks(tiny_data_dir):
     """With --background_keep, most training background is never read: its maps are not computed; the
     next seed's task adds only the maps it lacks, and the training targets follow the coverage."""
-    memo = prepare.TargetsMemo()
+    memo = targets_memo.TargetsMemo()
     configs = [config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
                                       positives_per_class=2, background_keep=0.3, batch_size=16, seed=seed,
                                       frozen_through=LAYER) for seed in (0, 1)]

@@ -15,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 from bgsplit_tf import faults
-from bgsplit_tf.training import build, checkpoints, loop as training_loop, prepare, run as run_lib
+from bgsplit_tf.training import build, checkpoints, loop as training_loop, run as run_lib
+from bgsplit_tf.training import run_inputs
 from bgsplit_tf.training import run_folder
 
 from bgsplit_tf import config as config_lib
@@ -100,7 +101,7 @@ def _tiny_config(tiny_data_dir, out, **overrides):
 
 def _checkpoint(config):
     """Writes one checkpoint of config's run (an untrained model, 4 batches into epoch 1)."""
-    model = build.build_model(config, prepare.teacher_of(config), [700, 2, 2], STEPS_PER_EPOCH)
+    model = build.build_model(config, run_inputs.teacher_of(config), [700, 2, 2], STEPS_PER_EPOCH)
     checkpoints.RunCheckpoints(config.output_dir, model, config.flag_values(), 4).save(
         checkpoints.Position(0, 4, {}), 4)
 
@@ -128,7 +129,7 @@ def test_a_nonfinite_loss_keeps_the_last_good_checkpoint_and_says_where(tiny_dat
         run_lib.run_training(config, verbose=0)
     good_step = int(re.search(r"epoch 1, (\d+) batches", str(raised.value)).group(1))
     assert _checkpoint_steps(tmp_path / "run")[-1] == good_step
-    model = build.build_model(config, prepare.teacher_of(config), [700, 2, 2], STEPS_PER_EPOCH)
+    model = build.build_model(config, run_inputs.teacher_of(config), [700, 2, 2], STEPS_PER_EPOCH)
     checkpoints.RunCheckpoints(tmp_path / "run", model, config.flag_values(), 1).restore()
     assert all(np.isfinite(np.asarray(w)).all() for w in model.network.weights)
 
