@@ -25,6 +25,7 @@ every run in the HParams dashboard.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import csv
 import dataclasses
@@ -38,7 +39,7 @@ from absl import logging
 
 from bgsplit_tf import config as config_lib, phases
 from bgsplit_tf.evaluation import paired, plots, tensorboard_logging
-from bgsplit_tf.training import run as run_lib, run_folder, targets_memo
+from bgsplit_tf.training import run as run_lib, run_folder, run_inputs, targets_memo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Runner:
         self.base = base
         self.root = pathlib.Path(base.output_dir)
         self.memo = memo or targets_memo.TargetsMemo()  # shared by runners over the same data: targets once
+        self.worker_phase_seconds: collections.Counter = collections.Counter()  # of runs trained in workers
 
     def config(self, method: str, values: dict, fraction: float | None, seed: int) -> config_lib.TrainConfig:
         """The config of one run: base flags, the method's overrides and grid values, the cell."""
@@ -144,6 +146,7 @@ class Runner:
         finishes the grid sooner; the rows are then read from their finished folders."""
         todo = [job for job in jobs if run_folder.finished_metrics(self.config(*job)) is None]
         if parallel_runs > 1 and len(todo) > 1:
+            run_inputs.prepare_dataset(self.base)  # once, here: workers preparing it at once would collide
             context = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(min(parallel_runs, len(todo)), mp_context=context,
                                                         initializer=_start_worker) as pool:
@@ -152,6 +155,8 @@ class Runner:
                 futures = [pool.submit(_train_in_worker, self.config(*job), _hparams(*job)) for job in todo]
                 for future in futures:
                     future.result()  # a worker's exception is raised here, as a run of this process's would be
+            for job in todo:
+                self.worker_phase_seconds.update(run_folder.finished_metrics(self.config(*job)).get("phase_seconds", {}))
         return [self.run(*job) for job in jobs]
 
     def run(self, method: str, values: dict, fraction: float | None, seed: int) -> dict:
@@ -325,6 +330,17 @@ def run_time_summary(rows: list[dict], tuning_rows: list[dict]) -> str:
     return f"Training runs: {len(runs)}, {total:.0f} s ({total / 3600:.2f} h) of wall time summed over them\n"
 
 
+def _time_summary(runner: Runner, phases_before: dict, wall_seconds: float) -> str:
+    """Where an invocation's time went: this process's phases, or with runs trained in worker processes
+    the wall time and the phases summed over every process (which may exceed it)."""
+    here = phases.since(phases_before)
+    if not runner.worker_phase_seconds:
+        return phases.summary(here, wall_seconds)
+    summed = collections.Counter(here) + runner.worker_phase_seconds
+    return (f"{wall_seconds:.0f} s; summed over its processes (runs trained side by side): "
+            + ", ".join(f"{phase} {summed[phase]:.0f} s" for phase in phases.ORDER if summed[phase] > 0))
+
+
 def write_csv(path: pathlib.Path, rows: list[dict]) -> None:
     """rows (dicts, the union of their keys as columns) -> CSV."""
     fields = list(dict.fromkeys(key for row in rows for key in row))
@@ -377,7 +393,7 @@ def run_experiment(base: config_lib.TrainConfig, grid: Grid) -> list[dict]:
         f"{paired_section}"
         f"## Hyperparameters chosen on validation mAP (fraction {grid.tuning_cell[0]}, seed {grid.tuning_cell[1]})"
         f"\n\n{tuning_summary(tuning_rows, chosen)}\n{run_time_summary(rows, tuning_rows)}"
-        f"Wall time of this invocation: {phases.summary(phases.since(phases_before), time.time() - started)}\n"
+        f"Wall time of this invocation: {_time_summary(runner, phases_before, time.time() - started)}\n"
     )
     (root / "comparison.png").write_bytes(plots.fraction_comparison_png(rows, task))
     return rows

@@ -21,6 +21,17 @@ def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int],
                                background_folder=config.background_folder)
 
 
+def prepare_dataset(config: config_lib.TrainConfig) -> None:
+    """Renders or downloads the dataset --dataset names (a TFDS dataset is prepared on first use) and
+    lists its splits, in this process: worker processes started next then find it ready, instead of each
+    preparing it into the same folder at once."""
+    source = sources.open_source(config.dataset, data_dir=config.data_dir or None, image_key=config.image_key,
+                                 label_key=config.label_key, id_key=config.id_key,
+                                 background_folder=config.background_folder)
+    for split in (config.train_split, config.val_split, config.test_split):
+        source.read_labels(split)
+
+
 @dataclasses.dataclass(frozen=True)
 class InputRecipe:
     """How a run's images become the model's input (data.recipes): the recipe, why it was chosen, the
