@@ -84,6 +84,9 @@ class _ValidationOnlyRunner:
         return {"method": method, "hyperparameters": json.dumps(values, sort_keys=True),
                 "val_mAP": self.val_maps[(method, json.dumps(values, sort_keys=True))], "test_mAP": -1.0}
 
+    def run_many(self, jobs, parallel_runs=1):
+        return [self.run(*job) for job in jobs]
+
 
 def test_hyperparameters_are_chosen_on_validation_at_the_tuning_cell():
     val_maps = {("focal", '{"focal_gamma": 2.0}'): 0.2, ("focal", '{"focal_gamma": 1.0}'): 0.3,
