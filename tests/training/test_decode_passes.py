@@ -12,8 +12,7 @@ import tensorflow as tf
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.data import bad_images
 from bgsplit_tf.data.sources import folders
-from bgsplit_tf.training import prepare
-from bgsplit_tf.training import targets_memo
+from bgsplit_tf.training import prepare, run_inputs, targets_memo
 
 DECODED = collections.Counter()  # image id -> decode calls
 
@@ -36,7 +35,7 @@ def counting(monkeypatch, image_root, tmp_path):
     root = tmp_path / "photos"
     shutil.copytree(image_root, root)
     (root / "train" / "background" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    monkeypatch.setattr(prepare, "source_of", lambda config, image_size, fit: CountingFolderSource(
+    monkeypatch.setattr(run_inputs, "source_of", lambda config, image_size, fit: CountingFolderSource(
         str(root), tuple(image_size), config.background_folder, fit=fit))
     DECODED.clear()
     bad_images._find_bad_images.cache_clear()
