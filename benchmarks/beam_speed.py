@@ -18,8 +18,6 @@ import argparse
 import csv
 import json
 import pathlib
-import platform
-import subprocess
 import tempfile
 import time
 
@@ -28,20 +26,10 @@ from PIL import Image
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.beam import mining as beam_mining, options, teacher_targets as beam_targets
-from bgsplit_tf.data import teacher_cache
-from bgsplit_tf.data import sources
+from bgsplit_tf.data import sources, teacher_cache
 from bgsplit_tf.models import network as network_lib
 from bgsplit_tf.serving import export, mining
-from bgsplit_tf.training import run_inputs
-from bgsplit_tf.training import targets_memo
-
-
-def cpu_model() -> str:
-    """lscpu's model name (the machine every figure depends on)."""
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+from bgsplit_tf.training import precision, run_inputs, targets_memo
 
 
 def teacher_pass(config: config_lib.TrainConfig, split: str, runner: options.RunnerChoice):
@@ -81,7 +69,7 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="beam_speed_"))
     runner = options.RunnerChoice("DirectRunner", (f"--direct_num_workers={args.workers}",))
     split = "test"
-    results = {"cpu": cpu_model(), "pool_images": args.pool_images, "image_size": args.image_size,
+    results = {"cpu": precision.cpu_model(), "pool_images": args.pool_images, "image_size": args.image_size,
                "workers": args.workers}
 
     def config(name):

@@ -20,7 +20,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from bgsplit_tf.search import guard, rounds, server, setup
+from bgsplit_tf.search import guard, opening, rounds, server
 
 _REQUESTS = flags.DEFINE_integer("requests", 2000, "Label round trips timed per variant.", lower_bound=10)
 _BLOCK = flags.DEFINE_integer("block", 100, "Round trips per alternating block.", lower_bound=1)
@@ -48,7 +48,7 @@ def open_search(root: pathlib.Path) -> server.SearchSession:
     for i in range(64):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(pool / f"{i:03d}.png")
     config = rounds.RoundConfig(epochs=1, pool_sample=64, show_top=3, show_uncertain=1, show_random=1)
-    session = setup.open_session(str(root / "state"), str(pool), {"thing": [str(pool / "000.png")]}, "", config)
+    session = opening.open_session(str(root / "state"), str(pool), {"thing": [str(pool / "000.png")]}, "", config)
     session.training.join()
     return session
 

@@ -260,7 +260,7 @@ def run_benchmark(config: config_lib.TrainConfig, steps: int, warmup: int, repea
     bfloat16 = "h_custom_step_bfloat16"
     peak_bfloat16 = measured_peak_flops(dtype=tf.bfloat16) if bfloat16 in best else None
     return {
-        "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
+        "machine": {"platform": platform.platform(), "processor": precision.cpu_model(), "cpu_count": os.cpu_count(),
                     "bfloat16_cpu_flags": sorted(precision.cpu_flags() & set(precision.BFLOAT16_CPU_FLAGS)),
                     "mixed_precision_auto": precision.resolve(precision.AUTO).reason,
                     "tensorflow": tf.__version__, "keras": keras.__version__,
@@ -304,11 +304,3 @@ def _ratios(rate: dict, reference: str) -> dict:
         "h_bfloat16_over_float32": ("h_custom_step_bfloat16", reference, lambda x, y: x / y),
     }
     return {name: ratio(rate[x], rate[y]) for name, (x, y, ratio) in ratios.items() if x in rate and y in rate}
-
-
-def _cpu_name() -> str:
-    info = pathlib.Path("/proc/cpuinfo")
-    for line in info.read_text().splitlines() if info.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
