@@ -5,7 +5,7 @@ import re
 
 from tests.conftest import REPO
 
-TEXT_FILES = [*REPO.glob("*.md"), *REPO.glob("setup.py"), *REPO.glob("pyproject.toml"), *(REPO / "flags").glob("*.cfg"),
+TEXT_FILES = [*REPO.glob("*.md"), *(REPO / "docs").glob("*.md"), *REPO.glob("setup.py"), *REPO.glob("pyproject.toml"), *(REPO / "flags").glob("*.cfg"),
               *(REPO / "bgsplit_tf").rglob("*.py"), *(REPO / "bgsplit_tf").rglob("*.md"), *(REPO / "tests").rglob("*.py"),
               *(REPO / "notebooks").glob("*"), *(REPO / "benchmarks").rglob("*.md"), REPO / ".ci" / "run"]
 
