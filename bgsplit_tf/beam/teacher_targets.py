@@ -81,7 +81,7 @@ def _existing_cache(config: config_lib.TrainConfig, teacher: keras.Model, source
     scan found) is written when `fresh`, or checked: a mismatch raises CacheMismatchError (saying how to
     rebuild), and --bad_images=fail raises BadImagesError when there are any."""
     bad = bad_images.recorded(source, split, directory, lambda: _no_scan(directory))
-    screened, _ = bad_images.screen(source, (split,), config.bad_images, lambda _: bad)
+    screened, _ = bad_images.screen(source, bad, config.bad_images)
     expected = targets_memo.cache_fingerprint(screened, split, config, teacher)
     if fresh:
         teacher_cache.write_fingerprint(directory, expected)

@@ -8,7 +8,7 @@ training mid-epoch with a TensorFlow stack trace.
 Each split is decoded once in parallel in tf.data, with errors dropped (`ignore_errors`); an id that
 does not come out is bad, and only those few are decoded again, one by one, to say why. Where a
 training run also needs the teacher's targets of a split, that same pass feeds the teacher
-(training.targets_memo.TargetsMemo), so the split is decoded once before training. With a record folder
+(data.decode_pass), so the split is decoded once before training. With a record folder
 (the teacher-target cache's, --teacher_cache_dir), the result is kept in <folder>/bad_images.json
 beside a fingerprint of the split (SCAN_FILE); a re-run reads it instead of decoding anything, and a
 record whose fingerprint no longer matches the split is not used (the split is scanned again).
@@ -77,7 +77,7 @@ def _find_bad_images(source, split: str, version: str) -> tuple[BadImage, ...]:
 
 def decoded_survivors(source, split: str, decoded: Callable[[dict], dict]) -> tf.data.Dataset:
     """decoded(example) over the split's encoded examples, in parallel, leaving out those whose decoding
-    fails: the one decode pass that both scans a split and (training.prepare) feeds the teacher."""
+    fails: the one decode pass that both scans a split and (data.decode_pass) feeds the teacher."""
     return source.encoded_examples(split).map(decoded, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
 
 
@@ -195,15 +195,12 @@ class ScreenedSource:
         return self.encoded_examples(split, skip, shard).map(self.inner.decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def screen(source, splits: tuple[str, ...], policy: str,
-           find: Callable[[str], tuple[BadImage, ...]] | None = None) -> tuple[object, list[BadImage]]:
-    """(the source without its bad images, the bad images) over `splits`; policy "fail" raises
-    BadImagesError when there are any. The source itself comes back when all images decode.
-    find(split): the split's bad images (default: find_bad_images)."""
+def screen(source, bad: list[BadImage], policy: str) -> tuple[object, list[BadImage]]:
+    """(the source without the bad images found in it, those images); policy "fail" raises
+    BadImagesError when there are any. The source itself comes back when all images decode."""
     if policy not in POLICIES:
         raise ValueError(f"--bad_images={policy!r} is not one of {POLICIES}")
-    find = find or (lambda split: find_bad_images(source, split))
-    bad = [image for split in dict.fromkeys(splits) for image in find(split)]
+    bad = list(bad)
     if bad and policy == "fail":
         listed = "\n".join(f"  [{b.split}] {b.id}: {b.reason}" for b in bad[:20])
         more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""

@@ -11,7 +11,7 @@ import numpy as np
 from absl import logging
 
 from bgsplit_tf import config as config_lib, phases
-from bgsplit_tf.data import bad_images, frozen_maps, teacher_cache, teacher_targets
+from bgsplit_tf.data import bad_images, decode_pass, frozen_maps, teacher_cache, teacher_targets
 from bgsplit_tf.models import pretrained
 from bgsplit_tf.training import run_inputs
 
@@ -25,9 +25,9 @@ def screened_source_of(config: config_lib.TrainConfig, teacher: keras.Model, fit
     # With --frozen_through the targets come later, from the frozen trunk's maps (a fraction of the cost).
     with_targets = () if config.frozen_through else (config.train_split, config.val_split)
     raw_source = run_inputs.source_of(config, teacher.input_shape[1:3], fit)
-    return bad_images.screen(
-        raw_source, splits, config.bad_images,
-        lambda split: memo.bad_images(raw_source, split, config, teacher if split in with_targets else None))
+    bad = [image for split in dict.fromkeys(splits)
+           for image in memo.bad_images(raw_source, split, config, teacher if split in with_targets else None)]
+    return bad_images.screen(raw_source, bad, config.bad_images)
 
 
 class TargetsMemo:
@@ -71,23 +71,15 @@ class TargetsMemo:
 
     def _scan_with_targets(self, source, split: str, config: config_lib.TrainConfig, teacher: keras.Model,
                            key: tuple) -> tuple[bad_images.BadImage, ...]:
-        """One decode pass over source[split]: the teacher's targets of the images that decode (kept
-        under key, and for the cache if there is one), and the others as bad images."""
+        """decode_pass.scan_with_targets over source[split]: its targets kept under key (and for the cache
+        if there is one), its bad images returned."""
         started = time.time()
-        progress = bad_images.scan_progress(source, split)
-        parts = []
-        for ids, probs in teacher_targets.predict_batches(
-                teacher, bad_images.decoded_survivors(source, split, source.decode),
-                teacher_output=config.teacher_output):
-            parts.append(teacher_targets.TeacherTargets.from_probabilities(ids, probs, config.teacher_top_k))
-            progress.add(len(ids))
-        if not parts:
-            raise ValueError(f"no image of {source.name}[{split}] decodes")
-        targets = teacher_targets.concatenate(parts)
+        targets, bad = decode_pass.scan_with_targets(source, split, teacher, config.teacher_output,
+                                                     config.teacher_top_k)
         (self._unwritten if config.teacher_cache_dir else self._targets)[key] = targets
         logging.info("Teacher targets and bad-image scan of %s[%s]: %d images in %.1f s (one decode pass)",
                      source.name, split, len(targets.ids), time.time() - started)
-        return bad_images.missing_images(source, split, set(targets.ids))
+        return bad
 
     def frozen_maps(self, source, needed: dict[str, np.ndarray | None], config: config_lib.TrainConfig,
                     lower: keras.Model) -> frozen_maps.MapsSource:

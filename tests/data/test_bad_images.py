@@ -170,11 +170,27 @@ def test_bad_images_fail_policy_stops_before_training_with_the_list(messy_root, 
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+def test_one_decode_pass_gives_the_targets_of_the_good_images_and_the_bad_ones(messy_root):
+    """decode_pass.scan_with_targets: the same bad images as a plain scan, and a target row for every
+    other image, in split order, from the real embedded teacher."""
+    from bgsplit_tf.data import decode_pass
+    from bgsplit_tf.models import pretrained
+
+    teacher = pretrained.load("")
+    source = run_inputs.source_of(config_lib.TrainConfig(dataset=f"folder:{messy_root}"), teacher.input_shape[1:3])
+    targets, bad = decode_pass.scan_with_targets(source, "validation", teacher, "logits", top_k=5)
+    assert bad == bad_images.find_bad_images(source, "validation")
+    bad_ids = {b.id.encode() for b in bad}
+    assert list(targets.ids) == [i for i in source.read_labels("validation")[1] if i not in bad_ids]
+    assert targets.indices.shape == (len(targets.ids), 5)
+    assert np.all(np.diff(targets.probs, axis=1) <= 0) and np.all(targets.probs.sum(axis=1) <= 1 + 1e-5)
+
+
 def test_a_scan_finds_exactly_the_bad_files(messy_root):
     source = run_inputs.source_of(config_lib.TrainConfig(dataset=f"folder:{messy_root}"), (32, 32))
     found = bad_images.find_bad_images(source, "validation")
     assert sorted(b.id for b in found) == sorted(f"validation/fox/{name}" for name in BAD_FILES)
-    screened, _ = bad_images.screen(source, ("validation",), "skip")
+    screened, _ = bad_images.screen(source, found, "skip")
     labels, ids = screened.read_labels("validation")
     assert len(ids) == len(source.read_labels("validation")[1]) - len(BAD_FILES)
     streamed = [ex["id"] for ex in screened.examples("validation").as_numpy_iterator()]
