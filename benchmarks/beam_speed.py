@@ -26,7 +26,7 @@ from PIL import Image
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.beam import mining as beam_mining, options, teacher_targets as beam_targets
-from bgsplit_tf.data import sources, teacher_cache
+from bgsplit_tf.data import fingerprints, sources, teacher_cache
 from bgsplit_tf.models import network as network_lib
 from bgsplit_tf.serving import export, mining
 from bgsplit_tf.training import precision, run_inputs, targets_memo
@@ -84,8 +84,8 @@ def main():
         seconds[name], targets = teacher_pass(config(name), split, choice)
         results[f"teacher_pass_{name}"] = {"seconds": seconds[name], "images_per_second": len(targets.ids) / seconds[name]}
         print(name, "teacher pass", results[f"teacher_pass_{name}"], flush=True)
-    expected = json.loads((teacher_cache.split_directory(work / "single_process", split) /
-                           teacher_cache.FINGERPRINT_FILE).read_text())
+    expected = fingerprints.read(teacher_cache.split_directory(work / "single_process", split) /
+                                 fingerprints.FINGERPRINT_FILE)
     a, b = (teacher_cache.load(teacher_cache.split_directory(work / name, split), expected)
             for name in ("single_process", "beam"))
     results["teacher_pass_agreement"] = {"ids_equal": bool((a.ids == b.ids).all()),

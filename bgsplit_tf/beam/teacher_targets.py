@@ -24,7 +24,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.beam import handlers, options, reading
-from bgsplit_tf.data import bad_images, teacher_cache, teacher_targets
+from bgsplit_tf.data import bad_images, fingerprints, teacher_cache, teacher_targets
 from bgsplit_tf.training import precompute
 from bgsplit_tf.training import run_inputs
 from bgsplit_tf.training import targets_memo
@@ -49,7 +49,7 @@ def precompute_split(config: config_lib.TrainConfig, teacher: keras.Model, fit: 
     image_size = tuple(teacher.input_shape[1:3])
     source = run_inputs.source_of(config, image_size, fit)
     directory = teacher_cache.split_directory(config.teacher_cache_dir, split)
-    if (directory / teacher_cache.FINGERPRINT_FILE).exists():
+    if (directory / fingerprints.FINGERPRINT_FILE).exists():
         return _existing_cache(config, teacher, source, split, directory)
     _remove_leftovers(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -78,20 +78,20 @@ def precompute_split(config: config_lib.TrainConfig, teacher: keras.Model, fit: 
 def _existing_cache(config: config_lib.TrainConfig, teacher: keras.Model, source, split: str,
                     directory: pathlib.Path, fresh: bool = False) -> teacher_targets.TeacherTargets:
     """The split's cache in `directory`, after its fingerprint (of the split without the bad images its
-    scan found) is written when `fresh`, or checked: a mismatch raises CacheMismatchError (saying how to
-    rebuild), and --bad_images=fail raises BadImagesError when there are any."""
+    scan found) is written when `fresh`, or checked: a mismatch raises fingerprints.FingerprintMismatch
+    (saying how to rebuild), and --bad_images=fail raises BadImagesError when there are any."""
     bad = bad_images.recorded(source, split, directory, lambda: _no_scan(directory))
     screened, _ = bad_images.screen(source, bad, config.bad_images)
     expected = targets_memo.cache_fingerprint(screened, split, config, teacher)
     if fresh:
-        teacher_cache.write_fingerprint(directory, expected)
+        fingerprints.write_whole(directory / fingerprints.FINGERPRINT_FILE, expected)
     else:
         logging.info("%s holds this split's cache already; nothing to compute", directory)
     return teacher_cache.load(directory, expected)
 
 
 def _no_scan(directory: pathlib.Path):
-    raise teacher_cache.CacheMismatchError(
+    raise fingerprints.FingerprintMismatch(
         f"{directory} holds a teacher-target cache without a bad-image scan that matches the split "
         f"({bad_images.SCAN_FILE}); delete the folder (rm -r '{directory}') and run again")
 

@@ -10,16 +10,15 @@ does not come out is bad, and only those few are decoded again, one by one, to s
 training run also needs the teacher's targets of a split, that same pass feeds the teacher
 (data.decode_pass), so the split is decoded once before training. With a record folder
 (the teacher-target cache's, --teacher_cache_dir), the result is kept in <folder>/bad_images.json
-beside a fingerprint of the split (SCAN_FILE); a re-run reads it instead of decoding anything, and a
-record whose fingerprint no longer matches the split is not used (the split is scanned again).
+beside a fingerprint of the split (SCAN_FILE, data.fingerprints); a re-run reads it instead of decoding
+anything, and a record whose fingerprint no longer matches the split is not used (the split is scanned
+again).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import os
 import pathlib
 from typing import Callable
 
@@ -29,7 +28,7 @@ import tensorflow as tf
 from absl import logging
 
 from bgsplit_tf import faults, phases
-from bgsplit_tf.data import image_files, teacher_cache
+from bgsplit_tf.data import fingerprints, image_files
 
 POLICIES = ("skip", "fail")
 REPORT_FILE = "bad_images.tsv"
@@ -102,7 +101,7 @@ def scan_fingerprint(source, split: str) -> dict:
     """What a split's scan depends on: the source, its version (file sizes and times, or the dataset's
     version), the split's ids in order, and the decoder's pixel limit."""
     return {"format": SCAN_FORMAT, "dataset": source.name, "dataset_version": source.version(split), "split": split,
-            "ids_sha256": teacher_cache.ids_digest(source.read_labels(split)[1]),
+            "ids_sha256": fingerprints.ids_digest(source.read_labels(split)[1]),
             "max_pixels": image_files.MAX_PIXELS}
 
 
@@ -114,27 +113,24 @@ def recorded(source, split: str, record_dir: str | pathlib.Path | None,
         return scan()
     path = pathlib.Path(record_dir) / SCAN_FILE
     expected = scan_fingerprint(source, split)
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored.get("fingerprint") == expected:
+    stored = fingerprints.read(path)
+    if stored is not None:
+        changed = fingerprints.differing_fields(stored.get("fingerprint", {}), expected)
+        if not changed:
             logging.info("Read the bad-image scan of %s[%s] from %s (nothing decoded)", source.name, split, path)
             return tuple(BadImage(split, image_id, reason) for image_id, reason in stored["bad_images"])
         logging.info("%s was recorded for other images (%s changed); scanning %s[%s] again", path,
-                     ", ".join(k for k in expected if stored.get("fingerprint", {}).get(k) != expected[k]),
-                     source.name, split)
+                     ", ".join(changed), source.name, split)
     bad = scan()
-    write_record(path.parent, expected, bad)
+    write_record(record_dir, expected, bad)
     return bad
 
 
 def write_record(record_dir: str | pathlib.Path, expected: dict, bad: tuple[BadImage, ...]) -> None:
     """<record_dir>/SCAN_FILE: a split's scan (its bad images) under its scan_fingerprint, written whole
     and then renamed."""
-    path = pathlib.Path(record_dir) / SCAN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")
-    partial.write_text(json.dumps({"fingerprint": expected, "bad_images": [[b.id, b.reason] for b in bad]}, indent=1))
-    partial.rename(path)
+    fingerprints.write_whole(pathlib.Path(record_dir) / SCAN_FILE,
+                             {"fingerprint": expected, "bad_images": [[b.id, b.reason] for b in bad]})
 
 
 def _reasons(source, split: str, bad_ids: list[bytes]) -> list[str]:

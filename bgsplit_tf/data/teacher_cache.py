@@ -7,14 +7,12 @@
 Precompute runs the teacher once over the split (no augmentation), one shard at a time: a shard is
 written to a temporary file and renamed when complete, so an interrupted precompute resumes at the
 first missing shard and memory holds one batch, whatever the split's size. Loading checks the stored
-fingerprint against the run's and refuses a mismatch with a message saying how to rebuild.
+fingerprint against the run's and refuses a mismatch with a message saying how to rebuild
+(data.fingerprints).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import pathlib
 import re
 import time
@@ -24,16 +22,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bgsplit_tf.data import image_files, teacher_targets
+from bgsplit_tf.config import DEFAULT_SHARD_SIZE
+from bgsplit_tf.data import fingerprints, image_files, teacher_targets
 
 FORMAT_VERSION = 1
-FINGERPRINT_FILE = "fingerprint.json"
-from bgsplit_tf.config import DEFAULT_SHARD_SIZE
 _SHARD_PATTERN = re.compile(r"targets-(\d{5})-of-(\d{5})\.tfrecord")
 
 
 class CacheMismatchError(ValueError):
-    """The cache on disk was computed from other data, another teacher or other settings."""
+    """The cache on disk is laid out or filled other than this run needs (its shard count, its number of
+    images); one computed from other data, another teacher or other settings raises
+    fingerprints.FingerprintMismatch."""
 
 
 class IncompleteCacheError(CacheMismatchError):
@@ -43,24 +42,6 @@ class IncompleteCacheError(CacheMismatchError):
 def split_directory(cache_dir: str | pathlib.Path, split: str) -> pathlib.Path:
     """Where one split's targets live: split syntax such as train[:90%] becomes a safe folder name."""
     return pathlib.Path(cache_dir) / re.sub(r"[^A-Za-z0-9_.-]+", "_", split).strip("_")
-
-
-def weights_digest(model: keras.Model) -> str:
-    """sha256 over the model's weights (names, shapes and values): the teacher's identity."""
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        value = keras.ops.convert_to_numpy(weight)
-        digest.update(f"{weight.path}:{value.shape}:{value.dtype}".encode())
-        digest.update(np.ascontiguousarray(value).tobytes())
-    return digest.hexdigest()
-
-
-def ids_digest(ids: np.ndarray) -> str:
-    """sha256 over the split's example ids in order: which images, in which order."""
-    digest = hashlib.sha256()
-    for example_id in ids:
-        digest.update(bytes(example_id) + b"\0")
-    return digest.hexdigest()
 
 
 def preprocessing(fit: str) -> str:
@@ -84,9 +65,9 @@ def fingerprint(*, dataset: str, dataset_version: str, split: str, ids: np.ndarr
         "dataset_version": dataset_version,
         "split": split,
         "num_examples": int(len(ids)),
-        "ids_sha256": ids_digest(ids),
+        "ids_sha256": fingerprints.ids_digest(ids),
         "teacher": teacher,
-        "teacher_weights_sha256": weights_digest(teacher_model),
+        "teacher_weights_sha256": fingerprints.weights_digest(teacher_model),
         "teacher_output": teacher_output,
         "num_classes": num_classes,
         "image_size": [int(s) for s in image_size],
@@ -95,16 +76,11 @@ def fingerprint(*, dataset: str, dataset_version: str, split: str, ids: np.ndarr
     }
 
 
-def check_fingerprint(directory: pathlib.Path, expected: dict) -> None:
-    """Raises CacheMismatchError naming every field that differs, and how to rebuild."""
-    stored = json.loads((directory / FINGERPRINT_FILE).read_text())
-    differences = [f"{key}: cached {stored.get(key)!r}, this run {value!r}"
-                   for key, value in expected.items() if stored.get(key) != value]
-    if differences:
-        raise CacheMismatchError(
-            f"the teacher-target cache {directory} does not match this run:\n  " + "\n  ".join(differences) +
-            f"\nRebuild it: delete the folder (rm -r '{directory}') and run again, or pass another "
-            "--teacher_cache_dir. (It was computed from other images, another teacher or other settings.)")
+def _mismatch_message(directory: pathlib.Path) -> tuple[str, str]:
+    """(what, fix) of a fingerprint mismatch of the cache in `directory` (fingerprints.check)."""
+    return (f"the teacher-target cache {directory}",
+            f"It was computed from other images, another teacher or other settings: delete the folder "
+            f"(rm -r '{directory}') and run again to rebuild it, or pass another --teacher_cache_dir.")
 
 
 def shard_path(directory: pathlib.Path, index: int, num_shards: int) -> pathlib.Path:
@@ -137,7 +113,8 @@ def precompute(directory: str | pathlib.Path, expected: dict, teacher: keras.Mod
 
     Args:
       directory: the split's cache folder (split_directory).
-      expected: this run's fingerprint; an existing cache with another one raises CacheMismatchError.
+      expected: this run's fingerprint; an existing cache with another one raises
+        fingerprints.FingerprintMismatch.
       teacher: pixels float32 [B, H, W, 3] in [0, 255] -> outputs [B, M] (logits or probabilities,
         as expected["teacher_output"] says).
       examples_from: skip -> tf.data.Dataset of the split's examples {"image" uint8, "id"} from
@@ -173,10 +150,7 @@ def _write_missing_shards(directory, expected: dict, targets_of_shard, shard_siz
     to a temporary file renamed when complete."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    if (directory / FINGERPRINT_FILE).exists():
-        check_fingerprint(directory, expected)
-    else:
-        write_fingerprint(directory, expected)
+    fingerprints.check_or_write(directory / fingerprints.FINGERPRINT_FILE, expected, *_mismatch_message(directory))
     num_examples = expected["num_examples"]
     wanted = num_shards_of(num_examples, shard_size)
     paths = _shard_paths(directory, _shard_count(directory, _present_shards(directory), wanted))
@@ -193,13 +167,6 @@ def _write_missing_shards(directory, expected: dict, targets_of_shard, shard_siz
         seen += written
         logging.info("Wrote %s (%d images, %.1f s)", paths[index].name, written, time.time() - started)
     return len(todo)
-
-
-def write_fingerprint(directory: pathlib.Path, expected: dict) -> None:
-    """<directory>/fingerprint.json, written whole and then renamed: a reader never sees half of it."""
-    partial = pathlib.Path(directory) / f"{FINGERPRINT_FILE}.{os.getpid()}.partial"
-    partial.write_text(json.dumps(expected, indent=2) + "\n")
-    partial.rename(pathlib.Path(directory) / FINGERPRINT_FILE)
 
 
 def write_shard(path: pathlib.Path, parts, expected_count: int, written_so_far=lambda count: None) -> int:
@@ -233,13 +200,14 @@ def load(directory: str | pathlib.Path, expected: dict) -> teacher_targets.Teach
 
     Raises:
       FileNotFoundError: no cache there (precompute first).
-      CacheMismatchError: computed from something else, or incomplete.
+      fingerprints.FingerprintMismatch: computed from something else.
+      CacheMismatchError: incomplete, or holding other than expected["num_examples"] images.
     """
     directory = pathlib.Path(directory)
-    if not (directory / FINGERPRINT_FILE).exists():
+    if not (directory / fingerprints.FINGERPRINT_FILE).exists():
         raise FileNotFoundError(f"no teacher-target cache in {directory}; compute it with bgsplit-precompute "
                                 "(same flags as bgsplit-train) or let bgsplit-train write it")
-    check_fingerprint(directory, expected)
+    fingerprints.check(directory / fingerprints.FINGERPRINT_FILE, expected, *_mismatch_message(directory))
     present = _present_shards(directory)
     num_shards = _shard_count(directory, present)
     missing = [p.name for p in _shard_paths(directory, num_shards) if not p.exists()]

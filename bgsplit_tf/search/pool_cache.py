@@ -26,13 +26,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bgsplit_tf.data import teacher_cache
+from bgsplit_tf.data import fingerprints
 from bgsplit_tf.models import teacher as teacher_lib
 from bgsplit_tf.models.trunk_split import split_trunk  # (the pool caches the lower part)
 from bgsplit_tf.serving import mining
-
-FINGERPRINT_FILE = "fingerprint.json"
-
 
 @dataclasses.dataclass
 class PoolCache:
@@ -79,7 +76,7 @@ def fingerprint(pool: str, teacher: keras.Model, teacher_spec: str, split_layer:
     """What a cache depends on: the pool, the teacher (by name and weights), where the trunk is split,
     and whether it keeps the decoded images."""
     return {"pool": pool, "teacher": teacher_spec or "default", "teacher_weights_sha256":
-            teacher_cache.weights_digest(teacher), "split_layer": split_layer, "image_size": list(image_size),
+            fingerprints.weights_digest(teacher), "split_layer": split_layer, "image_size": list(image_size),
             "pixels": keep_pixels}
 
 
@@ -89,18 +86,17 @@ def build_pool_cache(directory: str | pathlib.Path, pool: str, teacher: keras.Mo
     """Loads the cache of `pool` (a data.sources pool spec) under this teacher from `directory`, computing
     it first if absent (one pass over the pool, with a progress bar). keep_pixels also keeps the decoded
     images (full fine-tuning rounds train the whole trunk on them). A cache of another pool, teacher or
-    split, or without the pixels asked for, is refused with what differs and how to rebuild."""
+    split, or without the pixels asked for, is refused with what differs and how to rebuild
+    (fingerprints.FingerprintMismatch)."""
     directory = pathlib.Path(directory)
     layer = split_trunk(teacher_lib.teacher_trunk(teacher), split_layer)[0].layers[-1].name
     image_size = tuple(teacher.input_shape[1:3])
     expected = fingerprint(pool, teacher, teacher_spec, layer, image_size, keep_pixels)
-    if (directory / FINGERPRINT_FILE).exists():
-        stored = json.loads((directory / FINGERPRINT_FILE).read_text())
-        differences = sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k))
-        if differences:
-            raise ValueError(f"the pool cache {directory} was built for another pool, teacher, split or kind of round ("
-                             f"{', '.join(differences)} differ); rm -r {directory} to rebuild it, or pass another "
-                             "--state_dir")
+    fingerprint_path = directory / fingerprints.FINGERPRINT_FILE
+    if fingerprint_path.exists():
+        fingerprints.check(fingerprint_path, expected, f"the pool cache {directory}",
+                           f"It was built for another pool, teacher, split or kind of round: rm -r '{directory}' to "
+                           "rebuild it, or pass another --state_dir.")
         return _load(directory, layer, keep_pixels)
     batches, pool_items = mining.pool_batches(pool, image_size, batch_size, data_dir, image_key, id_key)
     encode = encoder(teacher, layer)
@@ -125,7 +121,7 @@ def build_pool_cache(directory: str | pathlib.Path, pool: str, teacher: keras.Mo
     np.save(directory / "teacher_features.npy", cache.teacher_features)
     (directory / "items.json").write_text(json.dumps(cache.items))
     (directory / "skipped.json").write_text(json.dumps(cache.skipped))
-    (directory / FINGERPRINT_FILE).write_text(json.dumps(expected, indent=2))  # last: marks the cache complete
+    fingerprints.write_whole(fingerprint_path, expected)  # last: marks the cache complete
     if cache.skipped:
         logging.warning("Left out %d pool images that do not decode; listed in %s", len(cache.skipped),
                         directory / "skipped.json")

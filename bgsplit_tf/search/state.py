@@ -23,6 +23,7 @@ import pathlib
 import time
 
 from bgsplit_tf import faults
+from bgsplit_tf.data import fingerprints
 
 LABELS = ("yes", "no", "skip")
 EXAMPLE_LABELLER = "example"  # the `who` of the example images a search starts from (labelled yes, never shown)
@@ -146,18 +147,11 @@ class SearchState:
 
 def open_state(root: str | pathlib.Path, settings: dict) -> SearchState:
     """Opens (or creates) the state folder of a search with these settings; a folder holding another
-    search (other pool, categories, teacher or method) is refused, naming what differs."""
+    search (other pool, categories, teacher or method) is refused, naming what differs
+    (fingerprints.FingerprintMismatch: the settings are the folder's fingerprint)."""
     root = pathlib.Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / SETTINGS_FILE
-    if path.exists():
-        stored = json.loads(path.read_text())
-        differences = sorted(key for key in set(stored) | set(settings) if stored.get(key) != settings.get(key))
-        if differences:
-            listed = ", ".join(f"{key}: {stored.get(key)!r} there, {settings.get(key)!r} now" for key in differences)
-            raise ValueError(f"{root} holds another search ({listed}); use another state folder")
-    else:
-        path.write_text(json.dumps(settings, indent=2))
+    fingerprints.check_or_write(root / SETTINGS_FILE, settings, f"the state folder {root}",
+                                "It holds another search, whose labels stay there: give this one another state folder.")
     return SearchState(root, settings)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.beam import options, reading, teacher_targets as beam_targets
-from bgsplit_tf.data import bad_images, teacher_cache
+from bgsplit_tf.data import bad_images, fingerprints, teacher_cache
 from bgsplit_tf.training import precompute, prepare
 from bgsplit_tf.training import run_inputs
 from bgsplit_tf.training import targets_memo
@@ -37,11 +37,11 @@ def test_the_beam_pass_writes_the_single_process_cache_and_training_reads_it(mes
         ours, theirs = (teacher_cache.split_directory(c.teacher_cache_dir, split) for c in (beam, single))
         assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
         assert len(list(ours.glob("targets-*.tfrecord"))) == -(-good // 16)
-        assert (ours / teacher_cache.FINGERPRINT_FILE).read_text() == (theirs / teacher_cache.FINGERPRINT_FILE).read_text()
+        assert (ours / fingerprints.FINGERPRINT_FILE).read_text() == (theirs / fingerprints.FINGERPRINT_FILE).read_text()
         scan = json.loads((ours / bad_images.SCAN_FILE).read_text())
         assert scan == json.loads((theirs / bad_images.SCAN_FILE).read_text())
         assert sorted(image_id.rsplit("/", 1)[1] for image_id, _ in scan["bad_images"]) == sorted(BAD_FILES)
-        expected = json.loads((theirs / teacher_cache.FINGERPRINT_FILE).read_text())
+        expected = json.loads((theirs / fingerprints.FINGERPRINT_FILE).read_text())
         a, b = teacher_cache.load(ours, expected), teacher_cache.load(theirs, expected)
         assert list(a.ids) == list(b.ids)
         np.testing.assert_array_equal(a.labels, b.labels)
@@ -57,5 +57,5 @@ def test_the_beam_pass_writes_the_single_process_cache_and_training_reads_it(mes
 def test_a_cache_of_other_settings_is_refused_saying_how_to_rebuild(messy_root, tmp_path):
     config = _config(messy_root, tmp_path / "cache")
     precompute.precompute_splits(config)
-    with pytest.raises(teacher_cache.CacheMismatchError, match=r"(?s)top_k: cached 20, this run 5.*rm -r"):
+    with pytest.raises(fingerprints.FingerprintMismatch, match=r"(?s)top_k: stored 20, this run 5.*rm -r"):
         beam_targets.precompute_splits(_config(messy_root, tmp_path / "cache", teacher_top_k=5), TWO_WORKERS)

@@ -13,7 +13,7 @@ from bgsplit_tf import config as config_lib
 from bgsplit_tf.serving import export
 from bgsplit_tf.training import run as run_lib
 from bgsplit_tf.data.sources import folders as folder_source
-from bgsplit_tf.data import image_files, teacher_cache, teacher_targets
+from bgsplit_tf.data import fingerprints, image_files, teacher_cache, teacher_targets
 from bgsplit_tf.models import pretrained
 from bgsplit_tf.models.pretrained import saved_model
 from tests import helpers
@@ -108,12 +108,12 @@ def test_a_fingerprint_mismatch_names_the_fields_and_how_to_rebuild(tmp_path):
     teacher, data = helpers.tiny_teacher(), _examples()
     teacher_cache.precompute(tmp_path / "train", _fingerprint(data, teacher), teacher, _from(data), shard_size=50)
     other_teacher = helpers.tiny_teacher(seed=1)
-    with pytest.raises(teacher_cache.CacheMismatchError, match=r"teacher_weights_sha256(.|\n)*top_k(.|\n)*rm -r"):
+    with pytest.raises(fingerprints.FingerprintMismatch, match=r"teacher_weights_sha256(.|\n)*top_k(.|\n)*rm -r"):
         teacher_cache.load(tmp_path / "train", _fingerprint(data, other_teacher, top_k=3))
     with pytest.raises(teacher_cache.CacheMismatchError, match="--teacher_cache_shard_size"):
         teacher_cache.precompute(tmp_path / "train", _fingerprint(data, teacher), teacher, _from(data), shard_size=5)
     fewer = {key: value[:20] for key, value in data.items()}
-    with pytest.raises(teacher_cache.CacheMismatchError, match="num_examples: cached 23, this run 20"):
+    with pytest.raises(fingerprints.FingerprintMismatch, match="num_examples: stored 23, this run 20"):
         teacher_cache.load(tmp_path / "train", _fingerprint(fewer, teacher))
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bgsplit_tf.data import sources
+from bgsplit_tf.data import fingerprints, sources
 from bgsplit_tf.models import pretrained, trunk_split
 from bgsplit_tf.search import loop, pool_cache, rounds, simulation, state as state_lib
 
@@ -34,7 +34,7 @@ def test_the_cache_holds_the_lower_trunk_of_every_pool_image_and_is_reused(pool,
     built = pool_cache.build_pool_cache(tmp_path, POOL, teacher, data_dir=tiny_data_dir)
     np.testing.assert_array_equal(built.teacher_labels, cache.teacher_labels)
     np.testing.assert_array_equal(pool_cache.build_pool_cache(tmp_path, POOL, teacher).maps, built.maps)  # reused
-    with pytest.raises(ValueError, match="another pool, teacher, split or kind of round.*rm -r"):
+    with pytest.raises(fingerprints.FingerprintMismatch, match="another pool, teacher, split or kind of round.*rm -r"):
         pool_cache.build_pool_cache(tmp_path, POOL, pretrained.load("embedded:shapes_v2_medium"),
                                     data_dir=tiny_data_dir)
 
@@ -77,7 +77,7 @@ def test_every_strategy_reviews_the_same_budget(pool, strategy):
 
 def test_full_fine_tuning_rounds_train_the_whole_trunk_on_the_pools_pixels(tiny_data_dir, tmp_path):
     teacher = pretrained.load()
-    with pytest.raises(ValueError, match="another pool, teacher, split or kind of round"):
+    with pytest.raises(fingerprints.FingerprintMismatch, match="another pool, teacher, split or kind of round"):
         pool_cache.build_pool_cache(tmp_path / "cache", POOL, teacher, data_dir=tiny_data_dir)
         pool_cache.build_pool_cache(tmp_path / "cache", POOL, teacher, data_dir=tiny_data_dir, keep_pixels=True)
     cache = pool_cache.build_pool_cache(tmp_path / "full", POOL, teacher, data_dir=tiny_data_dir, keep_pixels=True)

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from bgsplit_tf.data import fingerprints
 from bgsplit_tf.search import state as state_lib
 
 SETTINGS = {"pool": "folder:/data/traps", "categories": ["fox", "owl"], "teacher": "default"}
@@ -60,7 +61,7 @@ def test_labels_written_by_another_writer_are_read_too(tmp_path):
 
 def test_a_folder_of_another_search_is_refused(tmp_path):
     state_lib.open_state(tmp_path, SETTINGS)
-    with pytest.raises(ValueError, match="holds another search.*categories"):
+    with pytest.raises(fingerprints.FingerprintMismatch, match="categories.*holds another search"):
         state_lib.open_state(tmp_path, {**SETTINGS, "categories": ["lynx"]})
     assert json.loads((tmp_path / "settings.json").read_text()) == SETTINGS
 

@@ -1,9 +1,7 @@
 """bgsplit-precompute: the teacher-target cache it fills is the one a training run then reads."""
 
-import json
-
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.data import teacher_cache
+from bgsplit_tf.data import fingerprints, teacher_cache
 from bgsplit_tf.training import precompute, prepare
 from bgsplit_tf.training import run_inputs
 from bgsplit_tf.training import targets_memo
@@ -18,8 +16,8 @@ def test_precompute_fills_the_cache_that_training_reads(tiny_data_dir, tmp_path)
     source = run_inputs.source_of(config, (32, 32))
     for split, written in report.items():
         assert written["images"] == len(source.read_labels(split)[1]) and written["bytes"] > 0
-        fingerprint = json.loads((teacher_cache.split_directory(config.teacher_cache_dir, split) /
-                                  teacher_cache.FINGERPRINT_FILE).read_text())
+        fingerprint = fingerprints.read(teacher_cache.split_directory(config.teacher_cache_dir, split) /
+                                        fingerprints.FINGERPRINT_FILE)
         assert fingerprint["preprocessing"] == teacher_cache.preprocessing("stretch")  # the 32 px recipe
     run = prepare.prepare_run(config, targets_memo.TargetsMemo())  # reads the cache: a mismatch would raise
     assert run.input_recipe.recipe == "pad_crop"

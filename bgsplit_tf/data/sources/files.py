@@ -5,13 +5,12 @@ root ("train/fox/0001.jpg"; a manifest's absolute paths stay absolute), stable a
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 
-from bgsplit_tf.data import image_files, recipes
+from bgsplit_tf.data import fingerprints, image_files, recipes
 
 
 class ImageFileSource:
@@ -39,12 +38,12 @@ class ImageFileSource:
     def version(self, split: str) -> str:
         """sha256 over the split's files' ids, sizes and modification times: changes when a file is
         added, removed or rewritten. Part of the teacher-target cache's fingerprint."""
-        digest = hashlib.sha256()
-        for example_id in self.read_labels(split)[1]:
+        def file_state(example_id: bytes) -> bytes:
             path = self.root / example_id.decode()  # (an absolute id stays absolute)
             stat = path.stat() if path.exists() else None
-            digest.update(example_id + f":{stat and stat.st_size}:{stat and stat.st_mtime_ns}\0".encode())
-        return digest.hexdigest()
+            return example_id + f":{stat and stat.st_size}:{stat and stat.st_mtime_ns}".encode()
+
+        return fingerprints.digest_of(file_state(example_id) for example_id in self.read_labels(split)[1])
 
     def examples(self, split: str, skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
         """Decoded examples {"image": uint8 [H, W, 3], "label": int64 [], "id": string []} in listing
