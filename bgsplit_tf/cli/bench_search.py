@@ -11,7 +11,7 @@ import json
 
 from absl import app, flags
 
-from bgsplit_tf.cli import program
+from bgsplit_tf.cli import program, round_flags
 
 FLAGS = flags.FLAGS
 
@@ -22,9 +22,8 @@ def define_flags() -> None:
 
     flags.DEFINE_string("pool", "tfds:bgsplit_shapes/train", "The pool (a data.sources pool spec with labels: the "
                         "simulated labeller answers from them).")
+    round_flags.define_round_flags()
     flags.DEFINE_string("label_key", "species", "Feature of a tfds: pool holding the ground truth.")
-    flags.DEFINE_string("data_dir", "", "TFDS data directory.")
-    flags.DEFINE_string("teacher", "", "Teacher (as bgsplit-train's --teacher; empty: the embedded default).")
     flags.DEFINE_string("cache_dir", "runs/bench_search/cache", "Where the pool cache goes (reused if it matches).")
     flags.DEFINE_list("strategies", list(simulation.STRATEGIES), "Strategies to compare.")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds: each draws its categories and examples.")
@@ -32,9 +31,6 @@ def define_flags() -> None:
     flags.DEFINE_integer("timing_rounds", 3, "Rounds timed (one search, the first seed's examples).", lower_bound=1)
     flags.DEFINE_integer("categories", 2, "Target categories per search.", lower_bound=1)
     flags.DEFINE_integer("examples", 3, "Example images per category.", lower_bound=1)
-    flags.DEFINE_float("aux_weight", 0.1, "Background Splitting's lambda in the loop.", lower_bound=0.0)
-    flags.DEFINE_integer("round_epochs", 3, "Epochs per round.", lower_bound=1)
-    flags.DEFINE_enum("trainable", "top", ["top", "all"], "What rounds train (as bgsplit-search's --trainable).")
     flags.DEFINE_string("output", "runs/bench_search/report.json", "Where the JSON goes (the plot beside it).")
 
 
@@ -42,12 +38,11 @@ def main(argv):
     """Runs the benchmark, writes the report and the plot (absl main)."""
     from bgsplit_tf.bench import search
     from bgsplit_tf.evaluation import plots
-    from bgsplit_tf.search import rounds
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     output = program.output_file(FLAGS.output, suffix=".json")
-    config = rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs, trainable=FLAGS.trainable)
+    config = round_flags.round_config_from_flags()
     report = search.run_benchmark(FLAGS.pool, FLAGS.cache_dir, FLAGS.data_dir or None, FLAGS.label_key,
                                   FLAGS.strategies, [int(s) for s in FLAGS.seeds], FLAGS.rounds, FLAGS.categories,
                                   FLAGS.examples, config, FLAGS.timing_rounds, FLAGS.teacher)
@@ -59,7 +54,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    program.run_program(main, define_flags, __name__)
+    program.run_program(main, define_flags, __name__, round_flags.__name__)
 
 
 if __name__ == "__main__":

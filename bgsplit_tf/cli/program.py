@@ -62,11 +62,12 @@ def mapping_faults(main: Callable[[list[str]], Any]) -> Callable[[list[str]], An
 
 
 def run_program(main: Callable[[list[str]], Any], define_program_flags: Callable[[], None],
-                program_module: str) -> None:
-    """Runs an absl program that has only its own flags: defines them, lists them in --help, then runs
-    main(argv) with its faults mapped (module docstring)."""
+                *flag_modules: str) -> None:
+    """Runs an absl program without TrainConfig's flags: defines its flags, lists in --help those that
+    flag_modules define (the program's own module, and any cli module of flags shared with another
+    program that it defines from), then runs main(argv) with its faults mapped (module docstring)."""
     define_program_flags()
-    config_lib.show_in_help(program_module)
+    config_lib.show_in_help(*flag_modules)
     app.run(mapping_faults(main))
 
 

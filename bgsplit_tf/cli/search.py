@@ -15,6 +15,7 @@ import time
 
 from absl import app, flags, logging
 
+from bgsplit_tf.cli import round_flags
 from bgsplit_tf.cli.program import run_program
 
 FLAGS = flags.FLAGS
@@ -26,29 +27,20 @@ def define_flags() -> None:
     flags.DEFINE_multi_string("examples", None, "category=path[,path...]: a target category and its example "
                               "images (repeat the flag for more categories).")
     flags.DEFINE_string("state_dir", None, "The search's folder: labels, rounds, the pool cache, the current model.")
-    flags.DEFINE_string("teacher", "", "Teacher and trunk (as bgsplit-train's --teacher; empty: the embedded default).")
-    flags.DEFINE_float("aux_weight", 0.1, "Background Splitting's lambda (0: plain fine-tuning).", lower_bound=0.0)
-    flags.DEFINE_integer("round_epochs", 3, "Epochs per round over the labelled images and a pool sample.",
-                         lower_bound=1)
-    flags.DEFINE_enum("trainable", "top", ["top", "all"], "What each round trains: top (the last stage of the "
-                      "trunk and the heads, on maps of the pool cached once: seconds per round) or all (the whole "
-                      "trunk on the pool's pixels, scoring the pool with it every round: slower).")
+    round_flags.define_round_flags()
     flags.DEFINE_integer("port", 8765, "Port of the page on 127.0.0.1 (0: any free port).", lower_bound=0)
-    flags.DEFINE_string("data_dir", "", "TFDS data directory for tfds: pools.")
     flags.DEFINE_string("who", "web", "Name recorded with each label given in the page.")
     flags.mark_flags_as_required(["pool", "examples", "state_dir"])
 
 
 def main(argv):
     """Opens (or resumes) the search and serves its page until interrupted (absl main)."""
-    from bgsplit_tf.search import opening, rounds, server
+    from bgsplit_tf.search import opening, server
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     session = opening.open_session(FLAGS.state_dir, FLAGS.pool, opening.parse_examples(FLAGS.examples), FLAGS.teacher,
-                                 rounds.RoundConfig(aux_weight=FLAGS.aux_weight, epochs=FLAGS.round_epochs,
-                                                    trainable=FLAGS.trainable),
-                                 FLAGS.data_dir or None, FLAGS.who)
+                                 round_flags.round_config_from_flags(), FLAGS.data_dir or None, FLAGS.who)
     page = server.serve(session, FLAGS.port)
     print(f"Label at {page.guard.url}\n(this run's address: its token lets your browser in and no other page; "
           "Ctrl-C stops; the same command resumes)", flush=True)
@@ -62,7 +54,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    run_program(main, define_flags, __name__)
+    run_program(main, define_flags, __name__, round_flags.__name__)
 
 
 if __name__ == "__main__":

@@ -133,6 +133,7 @@ def test_importing_a_program_defines_no_flags():
     import importlib
 
     before = set(flags.FLAGS)
-    for name in ("pretrain", "export", "predict", "bench_decode", "experiment", "regime_map", "bench", "train"):
+    for name in ("pretrain", "export", "predict", "bench_decode", "experiment", "regime_map", "bench", "train", "search",
+                 "bench_search", "round_flags"):
         importlib.import_module(f"bgsplit_tf.cli.{name}")
     assert set(flags.FLAGS) == before
