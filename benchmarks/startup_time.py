@@ -8,7 +8,7 @@ command measures two versions (PYTHONPATH=<a checkout>):
 
   python benchmarks/startup_time.py --root=/tmp/photos --images=5000 [--teacher_cache_dir=DIR]
 
-writes the folder first if it is empty (bench.photo_pipeline.write_photo_folder: 500x375 JPEGs, train
+writes the folder first if it is empty (speed.photo_pipeline.write_photo_folder: 500x375 JPEGs, train
 plus a quarter as many each for validation and test) and prints one JSON line.
 """
 
@@ -34,7 +34,7 @@ def main(argv):
 
     root = pathlib.Path(FLAGS.root)
     if not root.exists() or not any(root.iterdir()):
-        from bgsplit_tf.bench import photo_pipeline
+        from bgsplit_tf.speed import photo_pipeline
 
         photo_pipeline.write_photo_folder(root, FLAGS.images, evaluation_splits=True)
     config = config_lib.TrainConfig(dataset=f"folder:{root}", teacher="applications:mobilenetv3small",

@@ -8,7 +8,7 @@ from tests.conftest import REPO
 
 # Lowest first. Plumbing every floor may use; then source -> rare task -> teacher targets -> pipeline
 # (data) beside the model; evaluation; export (serving); training, which drives them; what runs many
-# trainings or serves a loop; measurement; the results pages; the programs.
+# trainings or serves a loop; speed measurement; the results pages; the programs.
 FLOORS = (
     {"faults", "phases", "config"},
     {"data", "models"},
@@ -16,7 +16,7 @@ FLOORS = (
     {"serving"},
     {"training"},
     {"experiments", "search", "beam"},
-    {"bench"},
+    {"speed"},
     {"reports"},
     {"cli"},
 )

@@ -1,5 +1,5 @@
 """bgsplit-bench: how fast one training configuration runs on this machine, and where the time goes
-(bench.training_speed describes the cases). Writes the JSON report to --output and prints it."""
+(speed.training_speed describes the cases). Writes the JSON report to --output and prints it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from absl import flags
 
-from bgsplit_tf.bench import training_speed
+from bgsplit_tf.speed import training_speed
 from bgsplit_tf.cli import program
 
 FLAGS = flags.FLAGS

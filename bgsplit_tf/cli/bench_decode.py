@@ -1,5 +1,5 @@
 """bgsplit-bench-decode: how fast our image decoding (EXIF orientation, size check) runs against a bare
-tf.io.decode_image (bench.decode_speed); prints the JSON report."""
+tf.io.decode_image (speed.decode_speed); prints the JSON report."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from absl import app, flags
 
-from bgsplit_tf.bench.decode_speed import benchmark
+from bgsplit_tf.speed.decode_speed import benchmark
 from bgsplit_tf.cli.program import run_program
 
 FLAGS = flags.FLAGS

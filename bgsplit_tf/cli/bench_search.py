@@ -1,5 +1,5 @@
 """bgsplit-bench-search: round time of the labelling loop on a pool, and positives found per 100 images
-reviewed by each strategy (bench.search); writes the JSON report and a plot of positives found against
+reviewed by each strategy (search.benchmark); writes the JSON report and a plot of positives found against
 images reviewed.
 
   bgsplit-bench-search --pool=tfds:bgsplit_shapes/train+test+validation+pretrain --rounds=5 --seeds=0,1,2
@@ -36,14 +36,14 @@ def define_flags() -> None:
 
 def main(argv):
     """Runs the benchmark, writes the report and the plot (absl main)."""
-    from bgsplit_tf.bench import search
+    from bgsplit_tf.search import benchmark
     from bgsplit_tf.evaluation import plots
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     output = program.output_file(FLAGS.output, suffix=".json")
     config = round_flags.round_config_from_flags()
-    report = search.run_benchmark(FLAGS.pool, FLAGS.cache_dir, FLAGS.data_dir or None, FLAGS.label_key,
+    report = benchmark.run_benchmark(FLAGS.pool, FLAGS.cache_dir, FLAGS.data_dir or None, FLAGS.label_key,
                                   FLAGS.strategies, [int(s) for s in FLAGS.seeds], FLAGS.rounds, FLAGS.categories,
                                   FLAGS.examples, config, FLAGS.timing_rounds, FLAGS.teacher)
     output.write_text(json.dumps(report, indent=2) + "\n")

@@ -226,7 +226,7 @@ def mechanism_png(histories: dict[str, list[dict]], title: str) -> bytes:
 def found_against_reviewed_png(runs: list[dict], title: str) -> bytes:
     """Positives found against images reviewed, one line per strategy (mean over seeds, band +- std).
 
-    runs: dicts with "strategy", "reviewed" and "found" (cumulative per round), as bench.search writes.
+    runs: dicts with "strategy", "reviewed" and "found" (cumulative per round), as search.benchmark writes.
     """
     figure, axes = plt.subplots(figsize=(6, 4.2))
     for i, strategy in enumerate(dict.fromkeys(r["strategy"] for r in runs)):

@@ -41,7 +41,7 @@ def write_image_folder(root: pathlib.Path, counts: dict[str, int], pixels_of, qu
                        categories: list[str] = SPECIES) -> None:
     """<root>/<split>/<category>/<i>.jpg, counts[split] JPEGs per split: image i in
     categories[i % len(categories)] when i % 4 == 0, else in background/; each pixels_of() (uint8
-    [H, W, 3]), drawn in split then index order. Shared by the bench's generated datasets."""
+    [H, W, 3]), drawn in split then index order. Shared by bgsplit-bench's generated datasets."""
     for split, count in counts.items():
         for i in range(count):
             folder = root / split / (categories[i % len(categories)] if i % 4 == 0 else "background")

@@ -1,5 +1,6 @@
-"""bgsplit-bench end to end at a tiny setting (slow: it compiles seven models); its figures are
-measurements, so only their presence and sanity are asserted."""
+"""bgsplit-bench and bgsplit-bench-decode (bgsplit_tf.speed) end to end at a tiny setting (bgsplit-bench is
+slow: it compiles seven models); their figures are measurements, so only their presence and sanity are
+asserted."""
 
 import json
 import subprocess
@@ -31,7 +32,7 @@ def test_bench_writes_every_case_and_ratio(tmp_path):
 
 
 def test_the_photo_pipeline_case_streams_224_px_crops_from_photo_sized_jpegs(tmp_path):
-    from bgsplit_tf.bench import photo_pipeline
+    from bgsplit_tf.speed import photo_pipeline
 
     photo_pipeline.write_photo_folder(tmp_path, 12)
     first = next(tmp_path.rglob("*.jpg"))
@@ -44,7 +45,7 @@ def test_the_photo_pipeline_case_streams_224_px_crops_from_photo_sized_jpegs(tmp
 
 
 def test_only_the_ratios_of_cases_that_ran_are_reported():
-    from bgsplit_tf.bench import training_speed
+    from bgsplit_tf.speed import training_speed
 
     rates = {"a_custom_step_xla": 600.0, "b_custom_step_no_xla": 1000.0, "d_full_pipeline_cache_yes": 800.0}
     assert training_speed._ratios(rates, "b_custom_step_no_xla") == pytest.approx(
@@ -63,23 +64,9 @@ def test_the_decode_benchmark_reports_both_ways_and_their_ratio():
     assert report["ours_over_bare"] > 0
 
 
-@pytest.mark.e2e
-def test_the_search_benchmark_reports_round_time_and_positives_found_per_strategy(tiny_data_dir, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "bgsplit_tf.cli.bench_search", "--pool=tfds:bgsplit_shapes/tiny/train",
-         f"--data_dir={tiny_data_dir}", f"--cache_dir={tmp_path / 'cache'}", "--rounds=1", "--seeds=0",
-         "--timing_rounds=1", "--examples=1", "--round_epochs=1", f"--output={tmp_path / 'report.json'}"],
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["pool_images"] == 768 and report["round_seconds"]["median"] > 0
-    assert set(report["summary"]) == {"bgsplit", "finetune", "random", "nearest_neighbours"}
-    assert (tmp_path / "report.png").stat().st_size > 0
-
-
 def test_with_a_frozen_part_every_case_trains_the_top_stages_on_maps():
     from bgsplit_tf import config as config_lib
-    from bgsplit_tf.bench import training_speed
+    from bgsplit_tf.speed import training_speed
 
     config = config_lib.TrainConfig(batch_size=8, frozen_through="stage3_block1_out")
     report = training_speed.run_benchmark(config, steps=1, warmup=1, repeats=1, num_images=64, letters="bch")

@@ -1,4 +1,5 @@
-"""How fast a search round runs, and how many positives each way of spending a labelling budget finds.
+"""How fast a search round runs, and how many positives each way of spending a labelling budget finds
+(bgsplit-bench-search).
 
   round time   pool cache built once (its wall time reported), then rounds of the loop on that pool:
                train the top of the network on the cached maps, score every pool image, choose what to

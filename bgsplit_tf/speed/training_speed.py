@@ -16,7 +16,7 @@ d and e run at the XLA setting training uses by default here (--jit_compile unse
 TPU, off on a CPU); "default_xla" in the JSON says which.
   h  our step with the trunk in bfloat16 (--mixed_precision=bfloat16) at the default XLA setting,
      against the same in float32: the ratio, beside the CPU flags that decide --mixed_precision=auto
-  g  the streamed 224 px JPEG pipeline alone, no model (bench.photo_pipeline): images/s of the
+  g  the streamed 224 px JPEG pipeline alone, no model (speed.photo_pipeline): images/s of the
      inception and stretch recipes and the evaluation view, and the cores a GPU would need
   f  FLOPs per training image (TF's profiler on the forward pass, x3 for forward + backward) and the
      achieved fraction of this CPU's peak FLOP/s: measured (a large matmul in the precision the step
@@ -49,7 +49,7 @@ import tensorflow as tf
 from absl import logging
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.bench import photo_pipeline
+from bgsplit_tf.speed import photo_pipeline
 from bgsplit_tf.models import bgsplit_model, network as network_lib, trunk_split
 from bgsplit_tf.training import build, precision, prepare
 from bgsplit_tf.training import run_inputs
