@@ -36,12 +36,12 @@ def teacher_pass(config: config_lib.TrainConfig, split: str, runner: options.Run
     """(seconds, targets) of the teacher-target pass over `split` into the config's (fresh) cache."""
     started = time.time()
     teacher = run_inputs.teacher_of(config)
-    fit = run_inputs.input_recipe_of(config, teacher.input_shape[1:3]).evaluation_fit
+    resize_mode = run_inputs.input_recipe_of(config, teacher.input_shape[1:3]).evaluation_resize_mode
     if runner.on_beam:
-        targets = beam_targets.precompute_split(config, teacher, fit, split, runner)
+        targets = beam_targets.precompute_split(config, teacher, resize_mode, split, runner)
     else:
         memo = targets_memo.TargetsMemo()
-        source, _ = targets_memo.screened_source_of(config, teacher, fit, memo, (split,))
+        source, _ = targets_memo.screened_source_of(config, teacher, resize_mode, memo, (split,))
         targets = memo.get(source, split, config, teacher)
     return time.time() - started, targets
 

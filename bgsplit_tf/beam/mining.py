@@ -33,8 +33,8 @@ def mine(model_dir, images: str, output_dir, choice: options.RunnerChoice, batch
     export = mining.open_export(model_dir)
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    reader = reading.PoolReader(images, export.image_size, data_dir, image_key, id_key, export.fit)
-    _, _, pool = mining.pool_examples(images, export.image_size, data_dir, image_key, id_key, export.fit)
+    reader = reading.PoolReader(images, export.image_size, data_dir, image_key, id_key, export.resize_mode)
+    _, _, pool = mining.pool_examples(images, export.image_size, data_dir, image_key, id_key, export.resize_mode)
     logging.info("Mining %d images of %s on %s", len(pool), images, choice.runner)
     started = time.time()
     with beam.Pipeline(options=options.pipeline_options(choice)) as pipeline:

@@ -28,12 +28,12 @@ def chunks(num_images: int) -> list[tuple[int, int]]:
 class SplitReader:
     """One split of the training source, as training.run_inputs.source_of opens it: images keyed by "id".
 
-    config: the TrainConfig; image_size (H, W) and fit (image_files.FITS): the teacher's input view.
+    config: the TrainConfig; image_size (H, W) and resize_mode (image_files.RESIZE_MODES): the teacher's input view.
     """
 
     config: object
     image_size: tuple[int, int]
-    fit: str
+    resize_mode: str
     split: str
     key: str = "id"
 
@@ -41,7 +41,7 @@ class SplitReader:
         """(chunk(start, count) -> the encoded examples at those positions, decode(example))."""
         from bgsplit_tf.training import run_inputs
 
-        source = run_inputs.source_of(self.config, self.image_size, self.fit)
+        source = run_inputs.source_of(self.config, self.image_size, self.resize_mode)
         return (lambda start, count: source.encoded_examples(self.split, skip=start).take(count)), source.decode
 
 
@@ -55,7 +55,7 @@ class PoolReader:
     data_dir: str | None
     image_key: str
     id_key: str
-    fit: str
+    resize_mode: str
     key: str = "item"
 
     def open(self):
@@ -63,7 +63,7 @@ class PoolReader:
         from bgsplit_tf.serving import mining
 
         source, examples, _ = mining.pool_examples(self.images, self.image_size, self.data_dir, self.image_key,
-                                                   self.id_key, self.fit)
+                                                   self.id_key, self.resize_mode)
         return (lambda start, count: examples.skip(start).take(count)), source.decode
 
 

@@ -37,17 +37,17 @@ def precompute_splits(config: config_lib.TrainConfig, choice: options.RunnerChoi
     returns {split: size report}."""
     precompute.check_cache_dir(config)
     teacher = run_inputs.teacher_of(config)
-    fit = run_inputs.input_recipe_of(config, teacher.input_shape[1:3]).evaluation_fit
-    return {split: precompute.size_report(split, config, precompute_split(config, teacher, fit, split, choice))
+    resize_mode = run_inputs.input_recipe_of(config, teacher.input_shape[1:3]).evaluation_resize_mode
+    return {split: precompute.size_report(split, config, precompute_split(config, teacher, resize_mode, split, choice))
             for split in (config.train_split, config.val_split)}
 
 
-def precompute_split(config: config_lib.TrainConfig, teacher: keras.Model, fit: str, split: str,
+def precompute_split(config: config_lib.TrainConfig, teacher: keras.Model, resize_mode: str, split: str,
                      choice: options.RunnerChoice) -> teacher_targets.TeacherTargets:
     """Writes --teacher_cache_dir's cache of `split` on the chosen runner (nothing when it is complete
     already) and returns its targets, read back from the cache."""
     image_size = tuple(teacher.input_shape[1:3])
-    source = run_inputs.source_of(config, image_size, fit)
+    source = run_inputs.source_of(config, image_size, resize_mode)
     directory = teacher_cache.split_directory(config.teacher_cache_dir, split)
     if (directory / fingerprints.FINGERPRINT_FILE).exists():
         return _existing_cache(config, teacher, source, split, directory)
@@ -59,7 +59,8 @@ def precompute_split(config: config_lib.TrainConfig, teacher: keras.Model, fit: 
         decoded = (pipeline
                    | "Chunks" >> beam.Create(reading.chunks(num_images))
                    | "Spread" >> beam.Reshuffle()
-                   | "Decode" >> beam.ParDo(reading.DecodeChunks(reading.SplitReader(config, image_size, fit, split)))
+                   | "Decode" >> beam.ParDo(reading.DecodeChunks(
+                       reading.SplitReader(config, image_size, resize_mode, split)))
                    .with_outputs(reading.BAD, main="images"))
         bad = decoded[reading.BAD]
         bad_positions = beam.pvalue.AsList(bad | "BadPositions" >> beam.Map(lambda image: image[0]))

@@ -76,7 +76,7 @@ class MapsSource:
         self.pixels, self.maps = source, maps
         self.name = source.name
         self.inner = getattr(source, "inner", source)  # the unscreened source: teacher targets are shared
-        self.fit = getattr(source, "fit", None)
+        self.resize_mode = getattr(source, "resize_mode", None)
 
     def label_names(self) -> list[str]:
         """The pixel source's category names."""

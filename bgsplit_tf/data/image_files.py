@@ -25,10 +25,10 @@ MAX_PIXELS = 178_956_970
 EXIF_SEARCH_BYTES = 1024
 EXIF_ORIENTATION_TAG = 0x0112
 MAX_IFD_ENTRIES = 64  # IFD0 entries searched for the orientation tag (cameras write ~10-20)
-# How an image of any size becomes the model's input for evaluation, teacher targets and serving:
+# Resize modes: how an image of any size becomes the model's input for evaluation, teacher targets and serving:
 STRETCH = "stretch"  # resized to the input size, aspect ratio not kept (the 32 px recipe)
 CENTER_CROP = "center_crop"  # resized to cover CENTER_CROP_MARGIN x the input, aspect kept, centre cropped
-FITS = (STRETCH, CENTER_CROP)
+RESIZE_MODES = (STRETCH, CENTER_CROP)
 CENTER_CROP_MARGIN = 256 / 224  # the ImageNet evaluation recipe: shorter side to 256, centre 224 x 224
 
 
@@ -53,21 +53,22 @@ def read_manifest(manifest: str | pathlib.Path) -> tuple[list[str], list[str]]:
     return paths, labels
 
 
-def decode_bytes(encoded: tf.Tensor, image_size: tuple[int, int] | None = None, fit: str = STRETCH) -> tf.Tensor:
+def decode_bytes(encoded: tf.Tensor, image_size: tuple[int, int] | None = None,
+                 resize_mode: str = STRETCH) -> tf.Tensor:
     """One encoded image (string []: JPEG, PNG, GIF first frame, BMP) -> uint8 [H, W, 3] RGB, turned
-    upright by its EXIF orientation and, if image_size (H, W) is given, fitted to it (fit_image;
-    a stretch resizes before turning, which then moves fewer pixels). InvalidArgumentError when it
+    upright by its EXIF orientation and, if image_size (H, W) is given, resized to it by `resize_mode`
+    (apply_resize_mode; a stretch resizes before turning, which then moves fewer pixels). InvalidArgumentError when it
     does not decode or its header declares more than MAX_PIXELS pixels."""
     with tf.control_dependencies([assert_within_pixel_limit(encoded)]):
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False, dtype=tf.uint8)
     image.set_shape([None, None, 3])
     orientation = exif_orientation(encoded)
-    if image_size is not None and fit == STRETCH:  # orientations 5-8 swap height and width
+    if image_size is not None and resize_mode == STRETCH:  # orientations 5-8 swap height and width
         stored_size = tf.where(orientation >= 5, tf.constant(image_size[::-1]), tf.constant(image_size))
         image = resize_uint8(image, stored_size)
     image = apply_orientation(image, orientation)
-    if image_size is not None and fit != STRETCH:
-        image = fit_image(image, image_size, fit)
+    if image_size is not None and resize_mode != STRETCH:
+        image = apply_resize_mode(image, image_size, resize_mode)
     return tf.ensure_shape(image, [None, None, 3] if image_size is None else [*image_size, 3])
 
 
@@ -162,10 +163,10 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     return tf.reverse(image, tf.boolean_mask([0, 1], tf.stack([reverse_rows, reverse_columns])))
 
 
-def decode_file(path: tf.Tensor, image_size: tuple[int, int] | None = None, fit: str = STRETCH) -> tf.Tensor:
-    """Reads and decodes one image file (string []) -> uint8 [H, W, 3], fitted to image_size if given
-    (see decode_bytes)."""
-    return decode_bytes(tf.io.read_file(path), image_size, fit)
+def decode_file(path: tf.Tensor, image_size: tuple[int, int] | None = None, resize_mode: str = STRETCH) -> tf.Tensor:
+    """Reads and decodes one image file (string []) -> uint8 [H, W, 3], resized to image_size by
+    `resize_mode` if given (see decode_bytes)."""
+    return decode_bytes(tf.io.read_file(path), image_size, resize_mode)
 
 
 RESIZE = {"method": "bilinear", "antialias": False}  # the one resize every image takes (RESIZE_DESCRIPTION)
@@ -185,16 +186,16 @@ def as_rgb(image: tf.Tensor) -> tf.Tensor:
     return tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image
 
 
-def fit_image(image: tf.Tensor, image_size: tuple[int, int], fit: str) -> tf.Tensor:
-    """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C], by `fit` (one of FITS): STRETCH
-    resizes to the size; CENTER_CROP resizes, keeping the aspect ratio, to the smallest size that
+def apply_resize_mode(image: tf.Tensor, image_size: tuple[int, int], resize_mode: str) -> tf.Tensor:
+    """uint8 [H, W, C] -> uint8 [image_size[0], image_size[1], C], by `resize_mode` (one of RESIZE_MODES):
+    STRETCH resizes to the size; CENTER_CROP resizes, keeping the aspect ratio, to the smallest size that
     covers CENTER_CROP_MARGIN times it (a 224 x 224 input: shorter side 256), then keeps the centre.
     A grey image (C = 1) becomes RGB first (as_rgb)."""
     image = as_rgb(image)
-    if fit == STRETCH:
+    if resize_mode == STRETCH:
         return resize_uint8(image, image_size)
-    if fit != CENTER_CROP:
-        raise ValueError(f"fit={fit!r} is not one of {FITS}")
+    if resize_mode != CENTER_CROP:
+        raise ValueError(f"resize_mode={resize_mode!r} is not one of {RESIZE_MODES}")
     target = tf.constant(image_size, tf.float32)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.reduce_max(target * CENTER_CROP_MARGIN / shape)
@@ -205,10 +206,10 @@ def fit_image(image: tf.Tensor, image_size: tuple[int, int], fit: str) -> tf.Ten
                            [*image_size, image.shape[-1]])
 
 
-def fit_description(fit: str, target: str = "the input") -> str:
-    """What fit_image does to an image fitted to `target`, in words (teacher-cache fingerprints, model
-    cards)."""
-    if fit == STRETCH:
+def describe_resize_mode(resize_mode: str, target: str = "the input") -> str:
+    """What apply_resize_mode does to an image resized to `target`, in words (teacher-cache fingerprints,
+    model cards)."""
+    if resize_mode == STRETCH:
         return f"resize to {target} ({RESIZE_DESCRIPTION})"
     return (f"resize keeping the aspect ratio to cover {CENTER_CROP_MARGIN:.4f}x {target} "
             f"({RESIZE_DESCRIPTION}), then crop its centre")

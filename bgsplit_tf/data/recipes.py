@@ -30,7 +30,16 @@ AUTO_INCEPTION_MIN_SIZE = 128
 AREA_RANGE = (0.08, 1.0)
 ASPECT_RATIO_RANGE = (3 / 4, 4 / 3)
 MAX_BOX_ATTEMPTS = 10
-EVALUATION_FIT = {PAD_CROP: image_files.STRETCH, INCEPTION: image_files.CENTER_CROP}
+EVALUATION_RESIZE_MODE = {PAD_CROP: image_files.STRETCH, INCEPTION: image_files.CENTER_CROP}
+RESIZE_MODE_KEY = "evaluation_resize_mode"  # where a run's metrics.json and an export's model_info.json record it
+LEGACY_RESIZE_MODE_KEY = "evaluation_fit"  # the same, as versions before the resize mode had its name wrote it
+
+
+def recorded_resize_mode(record: dict) -> str:
+    """The evaluation view's resize mode that a record names (a run's metrics.json "input_recipe", an
+    export's model_info.json): under RESIZE_MODE_KEY, or LEGACY_RESIZE_MODE_KEY in older runs and exports,
+    so that they are served as they were evaluated; STRETCH in those from before it was recorded."""
+    return record.get(RESIZE_MODE_KEY, record.get(LEGACY_RESIZE_MODE_KEY, image_files.STRETCH))
 
 
 def resolve(recipe: str, image_size: tuple[int, int], imagenet_model: str = "") -> tuple[str, str]:

@@ -44,15 +44,16 @@ def split_directory(cache_dir: str | pathlib.Path, split: str) -> pathlib.Path:
     return pathlib.Path(cache_dir) / re.sub(r"[^A-Za-z0-9_.-]+", "_", split).strip("_")
 
 
-def preprocessing(fit: str) -> str:
-    """How the teacher's input images were made (image_files.fit_image's `fit`), as the fingerprint
-    records it."""
-    return f"decode to RGB uint8, {image_files.fit_description(fit, 'the teacher input')}, float32 in [0, 255]"
+def preprocessing(resize_mode: str) -> str:
+    """How the teacher's input images were made (image_files.apply_resize_mode's `resize_mode`), as the
+    fingerprint records it."""
+    resized = image_files.describe_resize_mode(resize_mode, "the teacher input")
+    return f"decode to RGB uint8, {resized}, float32 in [0, 255]"
 
 
 def fingerprint(*, dataset: str, dataset_version: str, split: str, ids: np.ndarray, teacher: str,
                 teacher_model: keras.Model, teacher_output: str, image_size: tuple[int, int], top_k: int,
-                fit: str = image_files.STRETCH) -> dict:
+                resize_mode: str = image_files.STRETCH) -> dict:
     """Everything the cached targets depend on; any change means the cache must be rebuilt.
 
     top_k is stored as the k actually kept, min(top_k, M), so asking for more classes than the teacher
@@ -71,7 +72,7 @@ def fingerprint(*, dataset: str, dataset_version: str, split: str, ids: np.ndarr
         "teacher_output": teacher_output,
         "num_classes": num_classes,
         "image_size": [int(s) for s in image_size],
-        "preprocessing": preprocessing(fit),
+        "preprocessing": preprocessing(resize_mode),
         "top_k": min(int(top_k), num_classes),
     }
 

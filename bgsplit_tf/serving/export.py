@@ -39,7 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bgsplit_tf.data import image_files
+from bgsplit_tf.data import image_files, recipes
 from bgsplit_tf.serving import model_card as model_card_lib, warmup
 
 SIGNATURE_INPUT = "images"
@@ -72,13 +72,14 @@ def threshold_table(class_names: tuple[str, ...], operating_points: dict | None)
 
 
 def decode_request(images: tf.Tensor, image_size: tuple[int, int],
-                   fit: str = image_files.STRETCH) -> tuple[tf.Tensor, tf.Tensor]:
+                   resize_mode: str = image_files.STRETCH) -> tuple[tf.Tensor, tf.Tensor]:
     """A request's encoded images (string [B]) -> (indices int64 [D] of those that decode, their pixels
-    float32 [D, H, W, 3] in [0, 255] at the model's size, fitted by `fit`). Decoded in a tf.data pass
-    that drops the images whose decoding fails, so one bad image costs only its own row."""
+    float32 [D, H, W, 3] in [0, 255] at the model's size, resized by `resize_mode`). Decoded in a tf.data
+    pass that drops the images whose decoding fails, so one bad image costs only its own row."""
     count = tf.shape(images, out_type=tf.int64)[0]
     decoded = (tf.data.Dataset.from_tensor_slices((tf.range(count), images))
-               .map(lambda i, encoded: (i, tf.cast(image_files.decode_bytes(encoded, image_size, fit), tf.float32)))
+               .map(lambda i, encoded: (i, tf.cast(image_files.decode_bytes(encoded, image_size, resize_mode),
+                                                   tf.float32)))
                .ignore_errors())
     empty = (tf.zeros([0], tf.int64), tf.zeros([0, *image_size, 3], tf.float32))
     return decoded.batch(tf.maximum(count, 1)).reduce(
@@ -93,7 +94,7 @@ def export_saved_model(
     logit_offset=None,
     version: int | None = None,
     model_card: str | None = None,
-    evaluation_fit: str = image_files.STRETCH,
+    evaluation_resize_mode: str = image_files.STRETCH,
 ) -> pathlib.Path:
     """Writes the SavedModel and returns its versioned folder.
 
@@ -107,8 +108,9 @@ def export_saved_model(
       version: the version folder; default: next_version(export_dir).
       model_card: Markdown written to assets.extra/model_card.md (model_card.model_card of the run's
         metrics), or None for none.
-      evaluation_fit: how the run's evaluation fitted images to the input (image_files.FITS); both
-        signatures fit theirs the same way, and model_info.json records it.
+      evaluation_resize_mode: how the run's evaluation resized images to the input
+        (image_files.RESIZE_MODES); both signatures resize theirs the same way, and model_info.json
+        records it.
     """
     export_dir = pathlib.Path(export_dir)
     version = version if version is not None else next_version(export_dir)
@@ -140,12 +142,13 @@ def export_saved_model(
     def predict_images(images):
         at_input_size = tf.reduce_all(tf.shape(images)[1:3] == tf.constant(image_size))
         fitted = tf.cond(at_input_size, lambda: tf.ensure_shape(images, [None, *image_size, 3]),
-                         lambda: tf.map_fn(lambda image: image_files.fit_image(image, image_size, evaluation_fit),
-                                           images, fn_output_signature=tf.TensorSpec([*image_size, 3], tf.uint8)))
+                         lambda: tf.map_fn(
+                             lambda image: image_files.apply_resize_mode(image, image_size, evaluation_resize_mode),
+                             images, fn_output_signature=tf.TensorSpec([*image_size, 3], tf.uint8)))
         return scores(tf.cast(fitted, tf.float32))
 
     def serve_encoded(images):
-        indices, pixels = decode_request(images, image_size, evaluation_fit)
+        indices, pixels = decode_request(images, image_size, evaluation_resize_mode)
         # One blank image more, dropped below, so that the network never sees an empty batch (all bad).
         decoded_scores = scores(tf.concat([pixels, tf.zeros([1, *image_size, 3])], 0))
         decoded = tf.size(indices, out_type=tf.int64)
@@ -178,7 +181,7 @@ def export_saved_model(
         {"target_precisions": targets, "per_class": operating_points or {}}, indent=2))
     (extra / "model_info.json").write_text(json.dumps(
         {"class_names": list(class_names), "image_size": list(image_size), "target_precisions": targets,
-         "evaluation_fit": evaluation_fit}, indent=2))
+         recipes.RESIZE_MODE_KEY: evaluation_resize_mode}, indent=2))
     return path
 
 
@@ -200,10 +203,9 @@ def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, vers
                               metrics.get("eval_logit_offset"), version,
                               model_card_lib.model_card(metrics) if model_card_lib.describes_a_training_run(metrics)
                               else None,
-                              evaluation_fit_of(metrics))
+                              evaluation_resize_mode_of(metrics))
 
 
-def evaluation_fit_of(metrics: dict) -> str:
-    """The evaluation view a finished run's metrics.json records (runs written before it was recorded
-    stretched their images)."""
-    return metrics.get("input_recipe", {}).get("evaluation_fit", image_files.STRETCH)
+def evaluation_resize_mode_of(metrics: dict) -> str:
+    """The evaluation view a finished run's metrics.json records (recipes.recorded_resize_mode)."""
+    return recipes.recorded_resize_mode(metrics.get("input_recipe", {}))

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bgsplit_tf.data import image_files, sources
+from bgsplit_tf.data import image_files, recipes, sources
 from bgsplit_tf.evaluation import top_ranked
 from bgsplit_tf.data.sources import files
 
@@ -46,13 +46,14 @@ def resolve_export(model: str | pathlib.Path) -> pathlib.Path:
 
 
 def pool_examples(images: str, image_size: tuple[int, int], data_dir: str | None = None, image_key: str = "image",
-                  id_key: str = "id", fit: str = image_files.STRETCH) -> tuple[sources.Source, tf.data.Dataset, list[str]]:
-    """The pool `images` names (a data.sources pool spec): its source (decoding to image_size by `fit`,
-    image_files.FITS), its examples still encoded, each with an "item" (string []: a file's path, or a
-    TFDS id), and every item of the pool in order."""
+                  id_key: str = "id",
+                  resize_mode: str = image_files.STRETCH) -> tuple[sources.Source, tf.data.Dataset, list[str]]:
+    """The pool `images` names (a data.sources pool spec): its source (decoding to image_size by
+    `resize_mode`, image_files.RESIZE_MODES), its examples still encoded, each with an "item" (string []:
+    a file's path, or a TFDS id), and every item of the pool in order."""
     spec = sources.parse(images, pool=True)
-    source = sources.open_source(spec, image_size=image_size, fit=fit, data_dir=data_dir, image_key=image_key,
-                                 label_key="", id_key=id_key)
+    source = sources.open_source(spec, image_size=image_size, resize_mode=resize_mode, data_dir=data_dir,
+                                 image_key=image_key, label_key="", id_key=id_key)
     is_files = isinstance(source, files.ImageFileSource)
     ids = source.read_labels(spec.split)[1]
     items = [str(source.root / i.decode()) if is_files and not i.startswith(b"/") else i.decode() for i in ids]
@@ -62,11 +63,11 @@ def pool_examples(images: str, image_size: tuple[int, int], data_dir: str | None
 
 
 def pool_batches(images: str, image_size: tuple[int, int], batch_size: int, data_dir: str | None, image_key: str,
-                 id_key: str, fit: str = image_files.STRETCH) -> tuple[tf.data.Dataset, list[str]]:
+                 id_key: str, resize_mode: str = image_files.STRETCH) -> tuple[tf.data.Dataset, list[str]]:
     """(items string [B], pixels uint8 [B, H, W, 3]) batches of the pool (pool_examples), decoded and
-    fitted as evaluation fits them (`fit`), in parallel; images that do not decode are dropped (the caller
-    finds them by difference). Also returns every item of the pool."""
-    source, examples, items = pool_examples(images, image_size, data_dir, image_key, id_key, fit)
+    resized as evaluation resizes them (`resize_mode`), in parallel; images that do not decode are dropped
+    (the caller finds them by difference). Also returns every item of the pool."""
+    source, examples, items = pool_examples(images, image_size, data_dir, image_key, id_key, resize_mode)
     batches = examples.map(lambda ex: (ex["item"], source.decode(ex)["image"]), num_parallel_calls=tf.data.AUTOTUNE)
     return batches.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE), items
 
@@ -74,12 +75,13 @@ def pool_batches(images: str, image_size: tuple[int, int], batch_size: int, data
 @dataclasses.dataclass(frozen=True)
 class Export:
     """An exported model as mining uses it: its SavedModel folder, rare class names (K), input size
-    (H, W), evaluation view (image_files.FITS) and validation operating points (operating_points.json)."""
+    (H, W), evaluation view (its resize mode, image_files.RESIZE_MODES) and validation operating points
+    (operating_points.json)."""
 
     path: pathlib.Path
     rare_names: list[str]
     image_size: tuple[int, int]
-    fit: str
+    resize_mode: str
     points: dict
 
 
@@ -88,9 +90,7 @@ def open_export(model: str | pathlib.Path) -> Export:
     path = resolve_export(model)
     info = json.loads((path / "assets.extra" / "model_info.json").read_text())
     points = json.loads((path / "assets.extra" / "operating_points.json").read_text())
-    # The model's evaluation view (exports written before it was recorded stretched images).
-    return Export(path, info["class_names"][1:], tuple(info["image_size"]),
-                  info.get("evaluation_fit", image_files.STRETCH), points)
+    return Export(path, info["class_names"][1:], tuple(info["image_size"]), recipes.recorded_resize_mode(info), points)
 
 
 def mine(model_dir, images: str, output_dir, batch_size: int = 64, top_n: int = 16, data_dir: str | None = None,
@@ -101,7 +101,7 @@ def mine(model_dir, images: str, output_dir, batch_size: int = 64, top_n: int = 
     predict = tf.saved_model.load(str(export.path)).signatures["predict_images"]
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    batches, pool = pool_batches(images, export.image_size, batch_size, data_dir, image_key, id_key, export.fit)
+    batches, pool = pool_batches(images, export.image_size, batch_size, data_dir, image_key, id_key, export.resize_mode)
     progress = keras.utils.Progbar(len(pool), unit_name="image")
     items, scores = [], []
     top = top_ranked.TopImages(len(export.rare_names), top_n)

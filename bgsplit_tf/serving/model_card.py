@@ -12,7 +12,7 @@ here.
 from __future__ import annotations
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.data import image_files, rare_task
+from bgsplit_tf.data import image_files, rare_task, recipes
 from bgsplit_tf.models import pretrained
 from bgsplit_tf.models.pretrained import efficientnet_lite
 
@@ -126,7 +126,8 @@ def _model(config: dict, input_recipe: dict | None, precision: dict | None) -> l
     teacher, trunk = _flag(config, "teacher"), _flag(config, "trunk")
     inputs = [] if input_recipe is None else [
         f"- Input: the `{input_recipe['recipe']}` recipe ({input_recipe['reason']}); the model sees each image as "
-        f"{image_files.fit_description(input_recipe['evaluation_fit'], 'its input size')} (training augmentation: "
+        f"{image_files.describe_resize_mode(recipes.recorded_resize_mode(input_recipe), 'its input size')} "
+        "(training augmentation: "
         f"`{input_recipe['augmentation']}`), and so do both serving signatures"]
     trunk_text = f"`{trunk}`" if trunk else "the teacher's trunk (copied from it)"
     if _flag(config, "frozen_through"):

@@ -81,11 +81,11 @@ def photo_pipeline_rates(root: pathlib.Path, batch_size: int, steps: int) -> dic
     """{case: {"images_per_second", "cores_to_feed": {GPU: cores}}} over the folder at root."""
     cores = os.cpu_count() or 1
     cases = {}
-    for name, fit, augmentation in (
+    for name, resize_mode, augmentation in (
             ("g_inception_train", image_files.CENTER_CROP, pipeline.RANDOM_RESIZED_CROP),
             ("g_stretch_train", image_files.STRETCH, pipeline.PAD_CROP),
             ("g_center_crop_eval", image_files.CENTER_CROP, None)):
-        source = sources.open_source(f"folder:{root}", image_size=INPUT_SIZE, fit=fit)
+        source = sources.open_source(f"folder:{root}", image_size=INPUT_SIZE, resize_mode=resize_mode)
         examples = source.encoded_examples("train")
         if augmentation is None:
             batches = pipeline.evaluation_batches(examples, batch_size, cache=False, decode=source.decode).repeat()

@@ -25,7 +25,7 @@ def precompute_splits(config: config_lib.TrainConfig) -> dict:
     recipe = run_inputs.input_recipe_of(config, teacher.input_shape[1:3])
     splits = (config.train_split, config.val_split)
     memo = targets_memo.TargetsMemo()
-    source, bad = targets_memo.screened_source_of(config, teacher, recipe.evaluation_fit, memo, splits)
+    source, bad = targets_memo.screened_source_of(config, teacher, recipe.evaluation_resize_mode, memo, splits)
     if bad:
         logging.warning("Left out %d images that do not decode (bgsplit-train lists them in its output folder)",
                         len(bad))

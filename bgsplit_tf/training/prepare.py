@@ -131,7 +131,7 @@ def prepare_run(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo) 
     teacher = run_inputs.teacher_of(config)
     trunk_donor = run_inputs.trunk_donor_of(config, teacher)
     recipe = run_inputs.input_recipe_of(config, teacher.input_shape[1:3])
-    source, bad = targets_memo.screened_source_of(config, teacher, recipe.evaluation_fit, memo,
+    source, bad = targets_memo.screened_source_of(config, teacher, recipe.evaluation_resize_mode, memo,
                                      (config.train_split, config.val_split, config.test_split))
     run_inputs.check_image_size(source, teacher, config.teacher or str(pretrained.embedded_path("")))
     pixel_source, lower = source, None
@@ -146,7 +146,7 @@ def prepare_run(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo) 
         recipe = dataclasses.replace(recipe, augmentation=pipeline.NO_AUGMENTATION,
                                      reason=f"{recipe.reason}; no augmentation: --frozen_through={config.frozen_through}")
     logging.info("Input recipe %s (%s): training augmentation %s, evaluation view %s", recipe.recipe, recipe.reason,
-                 recipe.augmentation, recipe.evaluation_fit)
+                 recipe.augmentation, recipe.evaluation_resize_mode)
     logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
                  summaries["train"]["background_fraction"], summaries["train"]["counts"])
 

@@ -181,7 +181,7 @@ def _write_outputs(config: config_lib.TrainConfig, run: prepare.PreparedRun, mod
         exported = export.export_saved_model(network, run.task.class_names, config.export_dir,
                                              results["operating_points"], results.get("eval_logit_offset"),
                                              model_card=card,
-                                             evaluation_fit=run.input_recipe.evaluation_fit)
+                                             evaluation_resize_mode=run.input_recipe.evaluation_resize_mode)
         logging.info("Exported a SavedModel for TF Serving to %s", exported)
     run_folder.write_metrics(output_dir, results)
 

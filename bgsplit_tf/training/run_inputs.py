@@ -13,11 +13,12 @@ from bgsplit_tf.models import pretrained, teacher as teacher_lib
 
 
 def source_of(config: config_lib.TrainConfig, image_size: tuple[int, int],
-              fit: str = image_files.STRETCH) -> sources.Source:
-    """The source --dataset names (data.sources), its images fitted to image_size (image_files.fit_image)
-    where they differ."""
-    return sources.open_source(config.dataset, image_size=tuple(image_size), fit=fit, data_dir=config.data_dir or None,
-                               image_key=config.image_key, label_key=config.label_key, id_key=config.id_key,
+              resize_mode: str = image_files.STRETCH) -> sources.Source:
+    """The source --dataset names (data.sources), its images resized to image_size by `resize_mode`
+    (image_files.apply_resize_mode) where they differ."""
+    return sources.open_source(config.dataset, image_size=tuple(image_size), resize_mode=resize_mode,
+                               data_dir=config.data_dir or None, image_key=config.image_key,
+                               label_key=config.label_key, id_key=config.id_key,
                                background_folder=config.background_folder)
 
 
@@ -35,11 +36,12 @@ def prepare_dataset(config: config_lib.TrainConfig) -> None:
 @dataclasses.dataclass(frozen=True)
 class InputRecipe:
     """How a run's images become the model's input (data.recipes): the recipe, why it was chosen, the
-    evaluation view's fit (image_files.FITS) and the training augmentation (pipeline.AUGMENTATIONS)."""
+    evaluation view's resize mode (image_files.RESIZE_MODES) and the training augmentation
+    (pipeline.AUGMENTATIONS)."""
 
     recipe: str
     reason: str
-    evaluation_fit: str
+    evaluation_resize_mode: str
     augmentation: str
 
 
@@ -52,7 +54,7 @@ def input_recipe_of(config: config_lib.TrainConfig, image_size: tuple[int, int])
         augmentation = pipeline.NO_AUGMENTATION
     else:
         augmentation = pipeline.PAD_CROP if recipe == recipes.PAD_CROP else pipeline.RANDOM_RESIZED_CROP
-    return InputRecipe(recipe, reason, recipes.EVALUATION_FIT[recipe], augmentation)
+    return InputRecipe(recipe, reason, recipes.EVALUATION_RESIZE_MODE[recipe], augmentation)
 
 
 def teacher_of(config: config_lib.TrainConfig) -> keras.Model:

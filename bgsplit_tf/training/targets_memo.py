@@ -16,7 +16,7 @@ from bgsplit_tf.models import pretrained
 from bgsplit_tf.training import run_inputs
 
 
-def screened_source_of(config: config_lib.TrainConfig, teacher: keras.Model, fit: str, memo: "TargetsMemo",
+def screened_source_of(config: config_lib.TrainConfig, teacher: keras.Model, resize_mode: str, memo: "TargetsMemo",
                        splits: tuple[str, ...]) -> tuple[object, list[bad_images.BadImage]]:
     """source_of (at the teacher's input size), without the images of `splits` that do not decode
     (--bad_images), and those images. One decode pass per split: the scan of the training and
@@ -24,7 +24,7 @@ def screened_source_of(config: config_lib.TrainConfig, teacher: keras.Model, fit
     --teacher_cache_dir reads the recorded scan and decodes nothing."""
     # With --frozen_through the targets come later, from the frozen trunk's maps (a fraction of the cost).
     with_targets = () if config.frozen_through else (config.train_split, config.val_split)
-    raw_source = run_inputs.source_of(config, teacher.input_shape[1:3], fit)
+    raw_source = run_inputs.source_of(config, teacher.input_shape[1:3], resize_mode)
     bad = [image for split in dict.fromkeys(splits)
            for image in memo.bad_images(raw_source, split, config, teacher if split in with_targets else None)]
     return bad_images.screen(raw_source, bad, config.bad_images)
@@ -136,4 +136,4 @@ def cache_fingerprint(source, split: str, config: config_lib.TrainConfig, teache
     return teacher_cache.fingerprint(
         dataset=source.name, dataset_version=source.version(split), split=split, ids=source.read_labels(split)[1],
         teacher=teacher_identity, teacher_model=teacher, teacher_output=config.teacher_output,
-        image_size=tuple(teacher.input_shape[1:3]), top_k=config.teacher_top_k, fit=source.fit)
+        image_size=tuple(teacher.input_shape[1:3]), top_k=config.teacher_top_k, resize_mode=source.resize_mode)

@@ -1,6 +1,7 @@
 """Input recipes: the evaluation views (stretch, centre crop) and the inception recipe's random-resized
 crops, from encoded images and from pixels, and their seeding through the training pipeline."""
 
+import dataclasses
 import io
 
 import numpy as np
@@ -29,14 +30,14 @@ def _gradient(height: int, width: int) -> np.ndarray:
 
 def test_the_centre_crop_covers_256_224ths_of_the_input_keeping_the_aspect_ratio_then_keeps_the_centre():
     image = tf.constant(_gradient(60, 90))
-    cropped = image_files.fit_image(image, (28, 28), image_files.CENTER_CROP).numpy()
+    cropped = image_files.apply_resize_mode(image, (28, 28), image_files.CENTER_CROP).numpy()
     # Shorter side 60 -> 32 (28 * 256 / 224), so 90 -> 48; the centre 28 x 28 starts at (2, 10).
     resized = image_files.resize_uint8(image, (32, 48)).numpy()
     np.testing.assert_array_equal(cropped, resized[2:30, 10:38])
-    np.testing.assert_array_equal(image_files.fit_image(image, (28, 28), image_files.STRETCH),
+    np.testing.assert_array_equal(image_files.apply_resize_mode(image, (28, 28), image_files.STRETCH),
                                   image_files.resize_uint8(image, (28, 28)))
-    with pytest.raises(ValueError, match="fit='squash'"):
-        image_files.fit_image(image, (28, 28), "squash")
+    with pytest.raises(ValueError, match="resize_mode='squash'"):
+        image_files.apply_resize_mode(image, (28, 28), "squash")
 
 
 def test_a_turned_jpeg_is_turned_upright_before_its_centre_is_cropped():
@@ -44,7 +45,8 @@ def test_a_turned_jpeg_is_turned_upright_before_its_centre_is_cropped():
     stored = np.rot90(upright, k=1)  # orientation 6: the camera stored it turned a quarter anticlockwise
     decoded = image_files.decode_bytes(tf.constant(_jpeg(np.ascontiguousarray(stored), 6)), (24, 24),
                                        image_files.CENTER_CROP).numpy().astype(int)
-    expected = image_files.fit_image(tf.constant(upright), (24, 24), image_files.CENTER_CROP).numpy().astype(int)
+    expected = image_files.apply_resize_mode(tf.constant(upright), (24, 24), image_files.CENTER_CROP).numpy()
+    expected = expected.astype(int)
     assert np.abs(decoded - expected).mean() < 3  # JPEG loss only
     assert decoded[:, :, 0].mean(axis=1)[0] < decoded[:, :, 0].mean(axis=1)[-1]  # red still grows downwards
 
@@ -94,7 +96,16 @@ def test_auto_chooses_inception_for_imagenet_models_and_photographs(recipe, teac
     config = config_lib.TrainConfig(input_recipe=recipe, teacher=teacher, trunk=trunk)
     resolved = run_inputs.input_recipe_of(config, size)
     assert resolved.recipe == chosen and "--input_recipe" in resolved.reason
-    assert resolved.evaluation_fit == ("center_crop" if chosen == "inception" else "stretch")
+    assert resolved.evaluation_resize_mode == ("center_crop" if chosen == "inception" else "stretch")
+
+
+def test_runs_and_exports_of_every_version_are_served_in_the_resize_mode_they_were_evaluated_in():
+    """metrics.json's input_recipe and an export's model_info.json name it evaluation_resize_mode; older ones
+    evaluation_fit; the oldest nothing (they stretched)."""
+    resolved = run_inputs.input_recipe_of(config_lib.TrainConfig(input_recipe="inception"), (224, 224))
+    assert recipes.recorded_resize_mode(dataclasses.asdict(resolved)) == image_files.CENTER_CROP
+    assert recipes.recorded_resize_mode({"evaluation_fit": "center_crop"}) == image_files.CENTER_CROP
+    assert recipes.recorded_resize_mode({}) == image_files.STRETCH
 
 
 def _encoded_examples(count: int) -> tf.data.Dataset:

@@ -175,6 +175,6 @@ def test_the_fingerprint_describes_the_resize_that_runs():
     expected = tf.image.resize(tf.cast(image, tf.float32), (16, 16), method="bilinear", antialias=False)
     np.testing.assert_array_equal(image_files.resize_uint8(image, (16, 16)),
                                   tf.cast(tf.clip_by_value(tf.round(expected), 0, 255), tf.uint8))
-    stretch, crop = (teacher_cache.preprocessing(fit) for fit in image_files.FITS)
+    stretch, crop = (teacher_cache.preprocessing(resize_mode) for resize_mode in image_files.RESIZE_MODES)
     assert "antialias=False" in stretch and "bilinear" in stretch and "crop" not in stretch
     assert "1.1429x" in crop and "centre" in crop

@@ -168,7 +168,7 @@ def test_a_centre_crop_export_serves_exactly_what_evaluation_scores(tmp_path):
         pixels = np.clip(rng.normal(128, 60, (*shape, 3)), 0, 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=92)
     source = sources.open_source(f"folder:{tmp_path / 'photos'}", image_size=(helpers.IMAGE_SIZE,) * 2,
-                                 fit=image_files.CENTER_CROP)
+                                 resize_mode=image_files.CENTER_CROP)
     network = helpers.tiny_network(num_rare=2)
     evaluated = []
     for images, _ in pipeline.evaluation_batches(source.encoded_examples("test"), 8, cache=False,
@@ -177,9 +177,9 @@ def test_a_centre_crop_export_serves_exactly_what_evaluation_scores(tmp_path):
     evaluated = np.concatenate(evaluated)
 
     path = export.export_saved_model(network, CLASS_NAMES, tmp_path / "export",
-                                     evaluation_fit=image_files.CENTER_CROP)
+                                     evaluation_resize_mode=image_files.CENTER_CROP)
     info = json.loads((path / "assets.extra" / "model_info.json").read_text())
-    assert info["evaluation_fit"] == image_files.CENTER_CROP
+    assert info["evaluation_resize_mode"] == image_files.CENTER_CROP
     loaded = tf.saved_model.load(str(path))
     files = [folder / f"{i}.jpg" for i in range(len(shapes))]
     served = loaded.signatures["serving_default"](images=tf.constant([f.read_bytes() for f in files]))

@@ -35,8 +35,8 @@ def counting(monkeypatch, image_root, tmp_path):
     root = tmp_path / "photos"
     shutil.copytree(image_root, root)
     (root / "train" / "background" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    monkeypatch.setattr(run_inputs, "source_of", lambda config, image_size, fit: CountingFolderSource(
-        str(root), tuple(image_size), config.background_folder, fit=fit))
+    monkeypatch.setattr(run_inputs, "source_of", lambda config, image_size, resize_mode: CountingFolderSource(
+        str(root), tuple(image_size), config.background_folder, resize_mode=resize_mode))
     DECODED.clear()
     bad_images._find_bad_images.cache_clear()
     return root

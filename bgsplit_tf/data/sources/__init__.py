@@ -108,23 +108,24 @@ def parse(spec: str, pool: bool = False) -> Spec:
     return Spec(kind, location)
 
 
-def open_source(spec: str | Spec, *, image_size: tuple[int, int] | None = None, fit: str = image_files.STRETCH,
+def open_source(spec: str | Spec, *, image_size: tuple[int, int] | None = None, resize_mode: str = image_files.STRETCH,
                 data_dir: str | None = None, image_key: str = "image", label_key: str = "species", id_key: str = "id",
                 background_folder: str = "background") -> Source:
     """The Source a spec names. image_size: (H, W) every decoded image is fitted to where the source's
     own size differs (image files always; a TFDS dataset whose images are another or varying size), by
-    `fit` (image_files.FITS; a centre crop applies to every image)."""
+    `resize_mode` (image_files.RESIZE_MODES; a centre crop applies to every image)."""
     from bgsplit_tf.data.sources import fashion_mnist, folders, manifests, tfds_source
 
     spec = spec if isinstance(spec, Spec) else parse(spec)
     if spec.kind == FASHION_MNIST:
         return fashion_mnist.FashionMnistSource(fashion_mnist.resolve_origin(spec.location),
-                                                None if image_size is None else tuple(image_size), fit=fit,
-                                                data_dir=data_dir)
+                                                None if image_size is None else tuple(image_size),
+                                                resize_mode=resize_mode, data_dir=data_dir)
     if spec.kind == FOLDER:
         return folders.FolderSource(spec.location, tuple(image_size or (32, 32)), background_folder,
-                                    pool=spec.split == POOL_SPLIT, fit=fit)
+                                    pool=spec.split == POOL_SPLIT, resize_mode=resize_mode)
     if spec.kind == MANIFEST:
-        return manifests.ManifestSource(spec.location, tuple(image_size or (32, 32)), fit=fit)
+        return manifests.ManifestSource(spec.location, tuple(image_size or (32, 32)), resize_mode=resize_mode)
     return tfds_source.TfdsSource(name=spec.location, data_dir=data_dir, image_key=image_key, label_key=label_key,
-                                  id_key=id_key, image_size=None if image_size is None else tuple(image_size), fit=fit)
+                                  id_key=id_key, image_size=None if image_size is None else tuple(image_size),
+                                  resize_mode=resize_mode)

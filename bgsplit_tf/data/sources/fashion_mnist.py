@@ -18,7 +18,7 @@ into "validation" (ids whose first 8 hex digits are 0 modulo VALIDATION_MODULUS:
 "train" (the rest, about 50,000), so model selection never sees a test image.
 
 The whole dataset (55 MB) is held in memory; "image" is uint8 [28, 28, 1] until decoded, when it
-becomes RGB fitted to the model's input (image_files.fit_image: grey repeated into three channels,
+becomes RGB fitted to the model's input (image_files.apply_resize_mode: grey repeated into three channels,
 resized to image_size).
 """
 
@@ -107,11 +107,11 @@ def _from_tfds(part: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]
 @dataclasses.dataclass(frozen=True)
 class FashionMnistSource:
     """Fashion-MNIST from `origin` (a directory of IDX files, or TFDS_ORIGIN); image_size: (H, W) the
-    decoded images are fitted to, by `fit` (image_files.FITS)."""
+    decoded images are resized to, by `resize_mode` (image_files.RESIZE_MODES)."""
 
     origin: str = DEBIAN_DIR
     image_size: tuple[int, int] | None = None
-    fit: str = image_files.STRETCH
+    resize_mode: str = image_files.STRETCH
     data_dir: str | None = None  # TFDS's, for the TFDS origin
     name: str = PREFIX
 
@@ -156,9 +156,10 @@ class FashionMnistSource:
         return self.encoded_examples(split, skip, shard).map(self.decode, num_parallel_calls=tf.data.AUTOTUNE)
 
     def decode(self, example: dict) -> dict:
-        """"image" grey uint8 [28, 28, 1] -> RGB uint8 [H, W, 3], fitted to image_size (if set) by `fit`."""
-        return {**example, "image": image_files.fit_image(example["image"], self.image_size or IMAGE_SHAPE[:2],
-                                                          self.fit)}
+        """"image" grey uint8 [28, 28, 1] -> RGB uint8 [H, W, 3], resized to image_size (if set) by
+        `resize_mode`."""
+        return {**example, "image": image_files.apply_resize_mode(
+            example["image"], self.image_size or IMAGE_SHAPE[:2], self.resize_mode)}
 
     def decode_random_crop(self, example: dict, seed: tf.Tensor) -> dict:
         """The inception recipe's random crop of the RGB image, at image_size (recipes.random_resized_crop)."""

@@ -1,6 +1,6 @@
 """What sources of image files on disk share: listings of (label, path) per split, streamed and
 decoded in parallel by tf.data (never loaded into RAM whole), converted to RGB and resized to
-`image_size` (the trunk's input) by image_files.decode_file as `fit` says. Example ids are paths relative to the
+`image_size` (the trunk's input) by image_files.decode_file as `resize_mode` says. Example ids are paths relative to the
 root ("train/fox/0001.jpg"; a manifest's absolute paths stay absolute), stable across runs."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from bgsplit_tf.data import fingerprints, image_files, recipes
 
 
 class ImageFileSource:
-    """Base of FolderSource and ManifestSource: subclasses give `root`, `image_size`, `fit`, `name`,
+    """Base of FolderSource and ManifestSource: subclasses give `root`, `image_size`, `resize_mode`, `name`,
     `label_names()` and `_listing(split)` -> (labels int64 [N], ids object [N] of bytes)."""
 
     root: pathlib.Path
     image_size: tuple[int, int]
-    fit: str
+    resize_mode: str
 
     def never_rare(self) -> tuple[int, ...]:
         """No category is background by definition unless a subclass says so."""
@@ -65,7 +65,7 @@ class ImageFileSource:
 
     def decode(self, example: dict) -> dict:
         """An encoded example -> the same with "image" uint8 [H, W, 3], fitted to image_size."""
-        return {**example, "image": image_files.decode_file(example["image"], self.image_size, self.fit)}
+        return {**example, "image": image_files.decode_file(example["image"], self.image_size, self.resize_mode)}
 
     def decode_random_crop(self, example: dict, seed: tf.Tensor) -> dict:
         """An encoded example -> the same with "image" the inception recipe's random crop (uint8

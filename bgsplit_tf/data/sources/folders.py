@@ -27,14 +27,14 @@ UNLABELED_FOLDER = "unlabeled"
 
 @dataclasses.dataclass(frozen=True)
 class FolderSource(ImageFileSource):
-    """Image folders under `location`; image_size: (H, W) the images are fitted to (image_files.fit_image
-    by `fit`)."""
+    """Image folders under `location`; image_size: (H, W) the images are resized to by `resize_mode`
+    (image_files.apply_resize_mode)."""
 
     location: str
     image_size: tuple[int, int] = (32, 32)
     background_folder: str = "background"
     pool: bool = False
-    fit: str = image_files.STRETCH
+    resize_mode: str = image_files.STRETCH
 
     @property
     def root(self) -> pathlib.Path:

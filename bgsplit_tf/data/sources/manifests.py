@@ -22,11 +22,11 @@ from bgsplit_tf.data.sources.files import ImageFileSource, frozen_listing
 @dataclasses.dataclass(frozen=True)
 class ManifestSource(ImageFileSource):
     """CSV manifests at `location` (a folder of <split>.csv, or one .csv pool); image_size: (H, W) the
-    images are fitted to by `fit`."""
+    images are resized to by `resize_mode`."""
 
     location: str
     image_size: tuple[int, int] = (32, 32)
-    fit: str = image_files.STRETCH
+    resize_mode: str = image_files.STRETCH
 
     @property
     def pool(self) -> bool:

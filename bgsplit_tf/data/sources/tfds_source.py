@@ -39,7 +39,7 @@ class TfdsSource:
     label_key: str = "species"  # empty: no labels (a pool to mine)
     id_key: str = "id"
     image_size: tuple[int, int] | None = None  # images of another or varying size are fitted to this
-    fit: str = image_files.STRETCH  # how (image_files.fit_image); a centre crop applies to every image
+    resize_mode: str = image_files.STRETCH  # how (image_files.apply_resize_mode); a centre crop applies to every image
 
     def builder(self) -> tfds.core.DatasetBuilder:
         """The TFDS builder, prepared on first use (the embedded dataset renders in ~30 s)."""
@@ -117,13 +117,13 @@ class TfdsSource:
 
     def decode(self, example: dict) -> dict:
         """An encoded example -> the same with "image" uint8 [H, W, 3], fitted to image_size where the
-        dataset's size varies or differs from it, or always with a centre-crop fit."""
+        dataset's size varies or differs from it, or always with the centre-crop resize mode."""
         image = example["image"]
         if image.dtype == tf.string:  # (a reader that decodes itself, as mock_data, passes pixels)
             image = self.builder().info.features[self.image_key].decode_example(image)
-        if self.image_size is not None and (self.fit != image_files.STRETCH or
+        if self.image_size is not None and (self.resize_mode != image_files.STRETCH or
                                             tuple(self.image_shape()[:2]) != tuple(self.image_size)):
-            image = image_files.fit_image(image, self.image_size, self.fit)
+            image = image_files.apply_resize_mode(image, self.image_size, self.resize_mode)
         else:  # at the model's size already: only a grey dataset (fashion_mnist, mnist) changes, to RGB
             image = image_files.as_rgb(image)
         return {**example, "image": image}
