@@ -20,11 +20,13 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
+    """The program's flags (defined when it runs)."""
     flags.DEFINE_string("repo", ".", "The repository's root (holds README.md, docs/ and benchmarks/results/).")
     flags.DEFINE_bool("check", False, "Write nothing; fail if a page differs from what its results give.")
 
 
 def main(argv) -> None:
+    """Refills (or, with --check, compares) every page of reports.pages.PAGES."""
     from bgsplit_tf.reports import pages
 
     del argv
@@ -36,6 +38,7 @@ def main(argv) -> None:
 
 
 def run():
+    """Console-script entry point."""
     program.run_program(main, define_flags, __name__)
 
 

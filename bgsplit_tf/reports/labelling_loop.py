@@ -35,6 +35,8 @@ def _seconds(report: dict) -> str:
 
 
 def labelling_loop_values(repo: pathlib.Path) -> dict[str, str]:
+    """docs/labelling_loop.md's values: per pool its table, name, round time and cache time; the round
+    times of the 61,440-image pool (round.top, round.all)."""
     values = {}
     for name, file in POOLS.items():
         report = results_files.read_json(repo / RESULTS / file)

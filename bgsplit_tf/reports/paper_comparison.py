@@ -37,6 +37,8 @@ def _pair_values(prefix: str, pairs: list[dict]) -> dict[str, str]:
 
 
 def paper_comparison_values(repo: pathlib.Path) -> dict[str, str]:
+    """docs/paper_comparison.md's values: the tables (methods x fractions, pairs, tuning, the follow-up)
+    and each pair's interval as `pair.<method>.<fraction>` and `follow_up.<method>.<fraction>`."""
     rows = _rows(repo / RESULTS / "results.csv")
     tuning = _rows(repo / RESULTS / "tuning.csv")
     follow_up = _rows(repo / FOLLOW_UP / "results.csv")

@@ -30,6 +30,7 @@ def read_csv(path: pathlib.Path) -> list[dict]:
 
 
 def read_json(path: pathlib.Path):
+    """A JSON report, or a Fault naming the missing file."""
     _exists(path)
     return json.loads(path.read_text())
 

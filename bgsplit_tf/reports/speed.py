@@ -64,6 +64,7 @@ def beam_table(report: dict) -> str:
 
 
 def speed_values(repo: pathlib.Path) -> dict[str, str]:
+    """docs/speed.md's values: the bench, precision, parity and Beam tables and the machines they ran on."""
     reports = {label: results_files.read_json(repo / RESULTS / file) for label, file in BENCH_REPORTS.items()}
     machine = next(iter(reports.values()))["machine"]
     precision = results_files.read_json(repo / RESULTS / "precision/amd_epyc.json")

@@ -38,6 +38,7 @@ SCRIPT_FLAGS = {
     "bgsplit-export": "--run_dir", "bgsplit-predict": "--images", "bgsplit-precompute": "--teacher_cache_dir",
     "bgsplit-bench": "--jpeg_images", "bgsplit-bench-decode": "--orientations", "bgsplit-regime-map": "--tier",
     "bgsplit-real-map": "--results_dir", "bgsplit-bench-search": "--strategies", "bgsplit-search": "--examples",
+    "bgsplit-docs": "--repo",
 }
 
 
