@@ -24,6 +24,7 @@ from bgsplit_tf.data.sources.tfds_source import TfdsSource
 from bgsplit_tf.data.teacher_targets import TeacherTargets, compute_teacher_targets
 from bgsplit_tf.evaluation.mechanism import MechanismProbe, effective_rank, linear_cka
 from bgsplit_tf.evaluation.metrics import average_precision, mean_average_precision
+from bgsplit_tf.evaluation.run_results import RunResults
 from bgsplit_tf.evaluation.validation import map_summary, predict_main
 from bgsplit_tf.experiments.comparison import METHODS, Grid, run_experiment
 from bgsplit_tf.experiments.regime_map import TIERS, run_map
@@ -60,6 +61,7 @@ __all__ = [
     "MechanismProbe",
     "RareTask",
     "RunCheckpoints",
+    "RunResults",
     "Source",
     "TIERS",
     "TeacherTargets",

@@ -89,17 +89,29 @@ class RareTask:
         return ds
 
 
-def summarize(task: RareTask, main_labels: np.ndarray) -> dict:
-    """Counts per main class, unlabeled examples, and the background fraction (of the labelled ones)."""
+@dataclasses.dataclass(frozen=True)
+class SplitSummary:
+    """One split of a rare task: its examples, the labelled ones per main class ({class name:
+    images}, background first), the unlabeled ones, and the background fraction of the labelled ones
+    (NaN when none is labelled)."""
+
+    num_examples: int
+    counts: dict[str, int]
+    unlabeled: int
+    background_fraction: float
+
+
+def summarize(task: RareTask, main_labels: np.ndarray) -> SplitSummary:
+    """The SplitSummary of a split's main labels (int [N]; UNLABELED for an unlabeled image)."""
     main_labels = np.asarray(main_labels)
     counts = np.bincount(main_labels[main_labels >= 0], minlength=task.num_rare + 1)
     labelled = int(counts.sum())
-    return {
-        "num_examples": int(main_labels.size),
-        "counts": {name: int(c) for name, c in zip(task.class_names, counts)},
-        "unlabeled": int(np.sum(main_labels == UNLABELED)),
-        "background_fraction": float(counts[0] / labelled) if labelled else float("nan"),
-    }
+    return SplitSummary(
+        num_examples=int(main_labels.size),
+        counts={name: int(c) for name, c in zip(task.class_names, counts)},
+        unlabeled=int(np.sum(main_labels == UNLABELED)),
+        background_fraction=float(counts[0] / labelled) if labelled else float("nan"),
+    )
 
 
 def resolve_categories(requested: list[str], label_names: list[str]) -> list[int]:

@@ -21,6 +21,8 @@ run's seed fixes every crop and an interrupted run resumes on the same ones.
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
 from bgsplit_tf.data import image_files
@@ -40,6 +42,18 @@ def recorded_resize_mode(record: dict) -> str:
     export's model_info.json): under RESIZE_MODE_KEY, or LEGACY_RESIZE_MODE_KEY in older runs and exports,
     so that they are served as they were evaluated; STRETCH in those from before it was recorded."""
     return record.get(RESIZE_MODE_KEY, record.get(LEGACY_RESIZE_MODE_KEY, image_files.STRETCH))
+
+
+@dataclasses.dataclass(frozen=True)
+class InputRecipe:
+    """How a run's images become the model's input: the recipe (PAD_CROP or INCEPTION), why it was
+    chosen, the evaluation view's resize mode (image_files.RESIZE_MODES; stored under RESIZE_MODE_KEY) and
+    the training augmentation (pipeline.AUGMENTATIONS)."""
+
+    recipe: str
+    reason: str
+    evaluation_resize_mode: str
+    augmentation: str
 
 
 def resolve(recipe: str, image_size: tuple[int, int], imagenet_model: str = "") -> tuple[str, str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bgsplit_tf.evaluation import run_results
+
 
 def precision_recall_curve(is_positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision and recall at each distinct score threshold, highest threshold first.
@@ -75,23 +77,23 @@ def mean_average_precision(labels: np.ndarray, probabilities: np.ndarray) -> flo
     return float(np.mean(rare_class_average_precisions(labels, probabilities)))
 
 
-def operating_point(is_positive: np.ndarray, scores: np.ndarray, target_precision: float) -> dict:
+def operating_point(is_positive: np.ndarray, scores: np.ndarray,
+                    target_precision: float) -> run_results.OperatingPoint:
     """The lowest score threshold whose precision reaches `target_precision`: the most recall a
     reviewer gets while at least that fraction of what they review is positive.
 
     Args as precision_recall_curve; target_precision in (0, 1].
 
     Returns:
-      {"target_precision", "threshold", "precision", "recall"}: predict positive when
-      score >= threshold. When no threshold reaches the target, threshold is None (never predict
-      positive) and precision and recall are 0.
+      run_results.OperatingPoint: predict positive when score >= threshold. When no threshold
+      reaches the target, threshold is None (never predict positive) and precision and recall are 0.
     """
     if not 0.0 < target_precision <= 1.0:
         raise ValueError(f"target precision {target_precision} must be in (0, 1]")
     precision, recall, thresholds = precision_recall_curve(is_positive, scores)
     reaching = np.flatnonzero(precision >= target_precision)
     if reaching.size == 0:
-        return {"target_precision": target_precision, "threshold": None, "precision": 0.0, "recall": 0.0}
+        return run_results.OperatingPoint(target_precision, None, 0.0, 0.0)
     best = reaching[np.argmax(recall[reaching])]  # recall grows as the threshold falls: the last one
-    return {"target_precision": target_precision, "threshold": float(thresholds[best]),
-            "precision": float(precision[best]), "recall": float(recall[best])}
+    return run_results.OperatingPoint(target_precision, float(thresholds[best]), float(precision[best]),
+                                      float(recall[best]))

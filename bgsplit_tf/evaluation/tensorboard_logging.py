@@ -80,7 +80,7 @@ class ValidationSummaries(keras.callbacks.Callback):
         if not logs or logs.get("val_epoch") != epoch + 1:
             return
         with self._writer.as_default(step=epoch):
-            for name, ap in self.validation.last["ap"].items():
+            for name, ap in self.validation.last.ap.items():
                 tf.summary.scalar(f"val_AP/{name}", ap)
             write_pr_curves(*self.validation.last_predictions, self.validation.class_names)
         self._writer.flush()

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bgsplit_tf.evaluation import metrics
+from bgsplit_tf.evaluation import metrics, run_results
 
 
 BatchObserver = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
@@ -43,37 +43,38 @@ def predict_main(model: keras.Model, batches: tf.data.Dataset,
     return np.concatenate(labels).astype(np.int64), np.concatenate(probs)
 
 
-def map_summary(labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...]) -> dict:
-    """{"mAP": float, "ap": {rare class name: float}} over the K rare classes (background excluded).
+def map_summary(labels: np.ndarray, probabilities: np.ndarray,
+                class_names: tuple[str, ...]) -> run_results.MapSummary:
+    """mAP over the K rare classes (background excluded) and the AP of each, by name.
 
     labels: int [N] main labels; probabilities: float [N, K + 1]; class_names: K + 1 names.
     """
     aps = metrics.rare_class_average_precisions(labels, probabilities)
-    return {"mAP": float(np.mean(aps)), "ap": {name: float(ap) for name, ap in zip(class_names[1:], aps)}}
+    return run_results.MapSummary(float(np.mean(aps)), {name: float(ap) for name, ap in zip(class_names[1:], aps)})
 
 
 DEFAULT_TARGET_PRECISIONS = (0.5, 0.8, 0.9)
 
 
 def operating_points(labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...],
-                     target_precisions=DEFAULT_TARGET_PRECISIONS) -> dict:
+                     target_precisions=DEFAULT_TARGET_PRECISIONS) -> run_results.OperatingPoints:
     """Per rare class, the score threshold reaching each target precision and the recall it gives.
 
-    Computed on validation data, so users pick how much they review: {class name: [metrics.operating_point
-    per target precision]}. labels: int [N] main labels; probabilities: float [N, K + 1].
+    Computed on validation data, so users pick how much they review: {class name: (metrics.operating_point
+    per target precision)}. labels: int [N] main labels; probabilities: float [N, K + 1].
     """
     return {
-        name: [metrics.operating_point(labels == k, probabilities[:, k], p) for p in target_precisions]
+        name: tuple(metrics.operating_point(labels == k, probabilities[:, k], p) for p in target_precisions)
         for k, name in enumerate(class_names[1:], start=1)
     }
 
 
-def format_operating_points(points: dict) -> str:
+def format_operating_points(points: run_results.OperatingPoints) -> str:
     """Human-readable table of operating_points, one line per class."""
     lines = []
     for name, per_target in points.items():
-        cells = [f"P>={p['target_precision']:.2f}: " + ("unreachable" if p["threshold"] is None else
-                 f"score>={p['threshold']:.4g} recall {p['recall']:.2f}") for p in per_target]
+        cells = [f"P>={p.target_precision:.2f}: " + ("unreachable" if p.threshold is None else
+                 f"score>={p.threshold:.4g} recall {p.recall:.2f}") for p in per_target]
         lines.append(f"  {name}: " + "; ".join(cells))
     return "\n".join(lines)
 
@@ -97,7 +98,7 @@ class Validation(keras.callbacks.Callback):
         self.class_names = class_names
         self.every = every
         self.epochs = epochs
-        self.last: dict | None = None
+        self.last: run_results.MapSummary | None = None
         self.last_predictions: tuple[np.ndarray, np.ndarray] | None = None
         self._step = None
 
@@ -128,7 +129,7 @@ class Validation(keras.callbacks.Callback):
         if logs is not None:
             mean_losses = loss_sums / len(labels)
             logs.update(val_loss=mean_losses[0], val_main_loss=mean_losses[1], val_aux_loss=mean_losses[2],
-                        val_mAP=self.last["mAP"], val_epoch=epoch + 1)
+                        val_mAP=self.last.mAP, val_epoch=epoch + 1)
 
 
 class LearningRateLogger(keras.callbacks.Callback):

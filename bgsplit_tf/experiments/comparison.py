@@ -144,7 +144,7 @@ class Runner:
         ones first train that many at a time, each in a worker process of its own (spawned; a worker
         computes the teacher targets once for all its runs), so a CPU that one run leaves partly idle
         finishes the grid sooner; the rows are then read from their finished folders."""
-        todo = [job for job in jobs if run_folder.finished_metrics(self.config(*job)) is None]
+        todo = [job for job in jobs if run_folder.finished_results(self.config(*job)) is None]
         if parallel_runs > 1 and len(todo) > 1:
             run_inputs.prepare_dataset(self.base)  # once, here: workers preparing it at once would collide
             context = multiprocessing.get_context("spawn")
@@ -156,17 +156,17 @@ class Runner:
                 for future in futures:
                     future.result()  # a worker's exception is raised here, as a run of this process's would be
             for job in todo:
-                self.worker_phase_seconds.update(run_folder.finished_metrics(self.config(*job)).get("phase_seconds", {}))
+                self.worker_phase_seconds.update(run_folder.finished_results(self.config(*job)).phase_seconds)
         return [self.run(*job) for job in jobs]
 
     def run(self, method: str, values: dict, fraction: float | None, seed: int) -> dict:
-        """Trains one grid cell (or reads its finished metrics.json) and returns its metrics."""
+        """Trains one grid cell (or reads its finished metrics.json) and returns its row."""
         config = self.config(method, values, fraction, seed)
-        metrics = run_folder.finished_metrics(config)
-        if metrics is None:
+        results = run_folder.finished_results(config)
+        if results is None:
             logging.info("=== %s %s, background %s, seed %d -> %s", method, values or "", fraction, seed,
                          config.output_dir)
-            metrics = run_lib.run_training(config, self.memo, hparams=_hparams(method, values, fraction, seed))
+            results = run_lib.run_training(config, self.memo, hparams=_hparams(method, values, fraction, seed))
         else:
             logging.info("=== %s %s, background %s, seed %d: finished before, skipped", method, values or "",
                          fraction, seed)
@@ -174,13 +174,13 @@ class Runner:
             "method": method,
             "hyperparameters": json.dumps(values, sort_keys=True),
             "background_fraction": fraction,  # None: the base config's task (see train_background_fraction)
-            "train_background_fraction": metrics["task"]["train"]["background_fraction"],
-            "positives_per_class": min(list(metrics["task"]["train"]["counts"].values())[1:]),
+            "train_background_fraction": results.task.train.background_fraction,
+            "positives_per_class": min(list(results.task.train.counts.values())[1:]),
             "seed": seed,
             "aux_weight": config.aux_weight,
-            "val_mAP": metrics["val"]["mAP"],
-            "test_mAP": metrics["test"]["mAP"],
-            "wall_seconds": metrics["wall_seconds"],
+            "val_mAP": results.val.mAP,
+            "test_mAP": results.test.mAP,
+            "wall_seconds": results.wall_seconds,
         }
 
 

@@ -18,24 +18,26 @@ import numpy as np
 from absl import logging
 
 from bgsplit_tf import config as config_lib, faults
+from bgsplit_tf.evaluation import run_results
 from bgsplit_tf.training import run_folder
 
-Trainer = Callable[[config_lib.TrainConfig], dict]  # config -> metrics.json's dict
+Trainer = Callable[[config_lib.TrainConfig], run_results.RunResults]  # config -> the run's results
 
 
-def ledger_row(key: str, setting, config: config_lib.TrainConfig, metrics: dict, **identity) -> dict:
+def ledger_row(key: str, setting, config: config_lib.TrainConfig, results: run_results.RunResults,
+               **identity) -> dict:
     """What the ledger keeps of a finished run: its key, setting (a dataclass), identity (e.g. seed,
     task), flags (with the precision it trained in), figures and per-epoch history."""
-    history = metrics["history"]
+    history = {name: list(values) for name, values in results.history.items()}
     last = {name: values[-1] for name, values in history.items() if values}
     return {
         "key": key, "method": setting.method, "setting": dataclasses.asdict(setting), **identity,
-        "flags": dataclasses.replace(config, mixed_precision=metrics["precision"]["chosen"]).to_flag_lines(),
-        "val_mAP": metrics["val"]["mAP"], "test_mAP": metrics["test"]["mAP"],
-        "train_background_fraction": metrics["task"]["train"]["background_fraction"],
-        "rare_categories": metrics["task"]["rare_categories"], "wall_seconds": metrics["wall_seconds"],
+        "flags": dataclasses.replace(config, mixed_precision=results.precision.chosen).to_flag_lines(),
+        "val_mAP": results.val.mAP, "test_mAP": results.test.mAP,
+        "train_background_fraction": results.task.train.background_fraction,
+        "rare_categories": list(results.task.rare_categories), "wall_seconds": results.wall_seconds,
         "final": {name: last[name] for name in last if name.startswith("mech_") or name == "aux_loss"},
-        "teacher_background_rank": metrics.get("mechanism", {}).get("teacher_background_rank"),
+        "teacher_background_rank": results.mechanism.teacher_background_rank if results.mechanism else None,
         "history": history,
     }
 
@@ -91,7 +93,7 @@ class NotInLedger(LookupError):
     """A run the experiment needs has not finished yet (a report trains nothing)."""
 
 
-def not_in_ledger(config: config_lib.TrainConfig) -> dict:
+def not_in_ledger(config: config_lib.TrainConfig) -> run_results.RunResults:
     """The Trainer of a report: any run the ledger lacks raises NotInLedger."""
     raise NotInLedger(config.output_dir)
 

@@ -16,6 +16,7 @@ import shutil
 import keras
 import numpy as np
 
+from bgsplit_tf.evaluation import run_results
 from bgsplit_tf.models import teacher as teacher_lib, trunk_split
 from bgsplit_tf.search import pool_cache as pool_cache_lib, rounds, state as state_lib
 
@@ -102,8 +103,7 @@ def write_current_model(search: Search, teacher: keras.Model, round_index: int) 
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     network.save(folder / "model.keras")
-    (folder / "metrics.json").write_text(json.dumps({"task": {"rare_categories": search.categories},
-                                                     "round": round_index}, indent=2))
+    run_results.LabellingRound(tuple(search.categories), round_index).write(folder / run_results.METRICS_FILE)
     current = search.state.root / CURRENT_DIR
     if current.is_dir() and not current.is_symlink():  # a folder written in place by an older version
         shutil.rmtree(current)

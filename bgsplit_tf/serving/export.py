@@ -32,6 +32,7 @@ Both return:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -40,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from bgsplit_tf.data import image_files, recipes
+from bgsplit_tf.evaluation import run_results
 from bgsplit_tf.serving import model_card as model_card_lib, warmup
 
 SIGNATURE_INPUT = "images"
@@ -58,15 +60,16 @@ def next_version(export_dir: pathlib.Path) -> int:
     return max(versions, default=0) + 1
 
 
-def threshold_table(class_names: tuple[str, ...], operating_points: dict | None) -> tuple[np.ndarray, list[float]]:
-    """(thresholds float32 [K, P], target precisions [P]) from evaluation.operating_points.
+def threshold_table(class_names: tuple[str, ...],
+                    operating_points: run_results.OperatingPoints | None) -> tuple[np.ndarray, list[float]]:
+    """(thresholds float32 [K, P], target precisions [P]) from evaluation.validation.operating_points.
 
     An unreachable target gets +inf, so its above_threshold is never true. No points: P = 0.
     """
     if not operating_points:
         return np.zeros((len(class_names) - 1, 0), np.float32), []
-    targets = [p["target_precision"] for p in operating_points[class_names[1]]]
-    table = [[np.inf if p["threshold"] is None else p["threshold"] for p in operating_points[name]]
+    targets = [p.target_precision for p in operating_points[class_names[1]]]
+    table = [[np.inf if p.threshold is None else p.threshold for p in operating_points[name]]
              for name in class_names[1:]]
     return np.asarray(table, np.float32), targets
 
@@ -90,7 +93,7 @@ def export_saved_model(
     network: keras.Model,
     class_names: tuple[str, ...],
     export_dir: str | pathlib.Path,
-    operating_points: dict | None = None,
+    operating_points: run_results.OperatingPoints | None = None,
     logit_offset=None,
     version: int | None = None,
     model_card: str | None = None,
@@ -103,11 +106,11 @@ def export_saved_model(
         {"main": [B, K + 1], "aux": [B, M]}).
       class_names: K + 1 names, background first.
       export_dir: the model base path TF Serving watches.
-      operating_points: evaluation.operating_points on validation data, or None.
+      operating_points: evaluation.validation.operating_points on validation data, or None.
       logit_offset: float [K + 1] added to the main logits (post-hoc logit adjustment), or None.
       version: the version folder; default: next_version(export_dir).
       model_card: Markdown written to assets.extra/model_card.md (model_card.model_card of the run's
-        metrics), or None for none.
+        results), or None for none.
       evaluation_resize_mode: how the run's evaluation resized images to the input
         (image_files.RESIZE_MODES); both signatures resize theirs the same way, and model_info.json
         records it.
@@ -177,8 +180,9 @@ def export_saved_model(
     if model_card is not None:
         (extra / MODEL_CARD_FILE).write_text(model_card)
     (extra / "class_names.txt").write_text("\n".join(class_names) + "\n")
-    (extra / "operating_points.json").write_text(json.dumps(
-        {"target_precisions": targets, "per_class": operating_points or {}}, indent=2))
+    per_class = {name: [dataclasses.asdict(p) for p in points] for name, points in (operating_points or {}).items()}
+    (extra / "operating_points.json").write_text(json.dumps({"target_precisions": targets, "per_class": per_class},
+                                                            indent=2))
     (extra / "model_info.json").write_text(json.dumps(
         {"class_names": list(class_names), "image_size": list(image_size), "target_precisions": targets,
          recipes.RESIZE_MODE_KEY: evaluation_resize_mode}, indent=2))
@@ -187,25 +191,19 @@ def export_saved_model(
 
 def export_run(run_dir: str | pathlib.Path, export_dir: str | pathlib.Path, version: int | None = None) -> pathlib.Path:
     """Exports a finished bgsplit-train run (its model.keras and metrics.json), with its model card (not
-    for a labelling session's current model, whose metrics name only its categories). A run_dir that is a
-    symbolic link (a search's current/) is resolved once, so that a search publishing its next round
-    meanwhile cannot mix two rounds' files."""
+    for a labelling session's current model, whose metrics name only its categories and round). A run_dir
+    that is a symbolic link (a search's current/) is resolved once, so that a search publishing its next
+    round meanwhile cannot mix two rounds' files."""
     run_dir = pathlib.Path(run_dir).resolve()
-    model_path, metrics_path = run_dir / "model.keras", run_dir / "metrics.json"
+    model_path, metrics_path = run_dir / "model.keras", run_dir / run_results.METRICS_FILE
     for required in (model_path, metrics_path):
         if not required.exists():
             raise FileNotFoundError(f"{required} is missing: --run_dir must be the --output_dir of a finished "
                                     "bgsplit-train run")
-    metrics = json.loads(metrics_path.read_text())
+    results = run_results.read_model_folder(metrics_path)
     network = keras.models.load_model(model_path)
-    class_names = ("background", *metrics["task"]["rare_categories"])
-    return export_saved_model(network, class_names, export_dir, metrics.get("operating_points"),
-                              metrics.get("eval_logit_offset"), version,
-                              model_card_lib.model_card(metrics) if model_card_lib.describes_a_training_run(metrics)
-                              else None,
-                              evaluation_resize_mode_of(metrics))
-
-
-def evaluation_resize_mode_of(metrics: dict) -> str:
-    """The evaluation view a finished run's metrics.json records (recipes.recorded_resize_mode)."""
-    return recipes.recorded_resize_mode(metrics.get("input_recipe", {}))
+    if isinstance(results, run_results.LabellingRound):
+        return export_saved_model(network, results.class_names, export_dir, version=version)
+    return export_saved_model(network, results.task.class_names, export_dir, results.operating_points,
+                              results.eval_logit_offset, version, model_card_lib.model_card(results),
+                              results.evaluation_resize_mode)

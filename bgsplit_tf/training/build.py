@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 
 from bgsplit_tf import config as config_lib
+from bgsplit_tf.evaluation import run_results
 from bgsplit_tf.models import bgsplit_model, losses, network as network_lib, teacher as teacher_lib
 from bgsplit_tf.training import distribute, precision as precision_lib, schedules
 
@@ -25,7 +26,7 @@ def main_head_loss(config: config_lib.TrainConfig, class_counts: list[int], step
 
 
 def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_counts: list[int], steps_per_epoch: int,
-                trunk_donor: keras.Model | None = None, precision: precision_lib.Precision | None = None):
+                trunk_donor: keras.Model | None = None, precision: run_results.TrunkPrecision | None = None):
     """The compiled BackgroundSplittingModel for a config (SGD, warm-up + decay schedule, XLA). Call it
     under the run's strategy.scope() to build it for tf.distribute.
 
@@ -40,7 +41,7 @@ def build_model(config: config_lib.TrainConfig, teacher: keras.Model, class_coun
         trunk_donor, len(class_counts) - 1, config.fixed_background_logit,
         cosine_scale=config.logit_scale if config.cosine_head else None,
         fresh_aux_classes=None if trunk_donor is teacher else int(teacher.output_shape[-1]),
-        trunk_dtype=precision.trunk_dtype,
+        trunk_dtype=precision_lib.trunk_dtype(precision),
         synchronized_batch_norm=distribute.is_distributed(tf.distribute.get_strategy()),
     )
     if config.freeze_trunk:

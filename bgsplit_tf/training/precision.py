@@ -19,7 +19,6 @@ depend on the machine); an explicit --mixed_precision is never timed.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -28,6 +27,7 @@ from typing import Callable
 import tensorflow as tf
 
 from bgsplit_tf import config as config_lib
+from bgsplit_tf.evaluation.run_results import TrunkPrecision
 
 OFF, BFLOAT16, FLOAT16, AUTO = "off", "bfloat16", "float16", "auto"
 AMX_BFLOAT16_CPU_FLAGS = ("amx_tile", "amx_bf16")  # both present: bfloat16 matrix tiles
@@ -39,23 +39,9 @@ BFLOAT16_SPEEDUP_NEEDED = 1.10  # float32 step time / bfloat16 step time at or a
 TIMINGS_FILE = "precision.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class Precision:
-    """The chosen precision (OFF, BFLOAT16 or FLOAT16), the flag's setting, and why, in words; the CPU
-    flags that decided it, if any; and, when auto timed the step, the seconds per step of each precision
-    ({"float32": s, "bfloat16": s}) and whether they came from the cache of an earlier run."""
-
-    chosen: str
-    setting: str
-    reason: str
-    cpu_flags: tuple[str, ...] = ()
-    step_seconds: dict | None = None
-    timings_cached: bool = False
-
-    @property
-    def trunk_dtype(self) -> str:
-        """The Keras dtype policy name of the trunk: float32, or mixed_bfloat16 / mixed_float16."""
-        return "float32" if self.chosen == OFF else f"mixed_{self.chosen}"
+def trunk_dtype(precision: TrunkPrecision) -> str:
+    """The Keras dtype policy name of the trunk: float32, or mixed_bfloat16 / mixed_float16."""
+    return "float32" if precision.chosen == OFF else f"mixed_{precision.chosen}"
 
 
 def cpu_flags(cpuinfo: pathlib.Path = CPUINFO) -> frozenset[str]:
@@ -69,7 +55,7 @@ def cpu_flags(cpuinfo: pathlib.Path = CPUINFO) -> frozenset[str]:
     return frozenset()
 
 
-def resolve(setting: str, network: str = "", time_steps: Callable[[], dict] | None = None) -> Precision:
+def resolve(setting: str, network: str = "", time_steps: Callable[[], dict] | None = None) -> TrunkPrecision:
     """What --mixed_precision=setting means on this machine: itself, or for AUTO the choice of the
     module docstring ($BGSPLIT_AUTO_PRECISION, else the first accelerator, else the CPU).
 
@@ -77,34 +63,34 @@ def resolve(setting: str, network: str = "", time_steps: Callable[[], dict] | No
     () -> {"float32": seconds per step, "bfloat16": seconds per step}, called when a CPU with bfloat16
     instructions has no timings of this network yet. Without it such a CPU keeps float32 (said so)."""
     if setting != AUTO:
-        return Precision(setting, setting, f"--mixed_precision={setting}")
+        return TrunkPrecision(setting, setting, f"--mixed_precision={setting}")
     pinned = os.environ.get(AUTO_ENV)
     if pinned:
         if pinned not in (OFF, BFLOAT16, FLOAT16):
             raise ValueError(f"${AUTO_ENV}={pinned!r}: expected {OFF}, {BFLOAT16} or {FLOAT16} (or unset it to let "
                              "the hardware decide).")
-        return Precision(pinned, setting, f"${AUTO_ENV}={pinned} pins what auto chooses")
+        return TrunkPrecision(pinned, setting, f"${AUTO_ENV}={pinned} pins what auto chooses")
     if tf.config.list_logical_devices("TPU"):
-        return Precision(BFLOAT16, setting, "a TPU multiplies bfloat16 natively")
+        return TrunkPrecision(BFLOAT16, setting, "a TPU multiplies bfloat16 natively")
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
         if tuple(capability) >= BFLOAT16_GPU_CAPABILITY:
-            return Precision(BFLOAT16, setting, f"a GPU of compute capability {capability[0]}.{capability[1]} "
+            return TrunkPrecision(BFLOAT16, setting, f"a GPU of compute capability {capability[0]}.{capability[1]} "
                                                 "multiplies bfloat16 natively")
-        return Precision(OFF, setting, f"a GPU of compute capability {capability[0]}.{capability[1]} (below 8.0) "
+        return TrunkPrecision(OFF, setting, f"a GPU of compute capability {capability[0]}.{capability[1]} (below 8.0) "
                                        "has no native bfloat16")
     return for_cpu(cpu_flags(), network, time_steps)
 
 
 def for_cpu(flags: frozenset[str], network: str = "", time_steps: Callable[[], dict] | None = None,
-            cache: pathlib.Path | None = None) -> Precision:
+            cache: pathlib.Path | None = None) -> TrunkPrecision:
     """`auto`'s choice on a CPU with these instruction-set flags (cpu_flags): float32 without bfloat16
     instructions, else from this network's step timed in both precisions (kept in `cache`, default
     timings_cache())."""
     present = tuple(flag for flag in BFLOAT16_CPU_FLAGS if flag in flags)
     if not present:
-        return Precision(OFF, AUTO, f"this CPU has none of {', '.join(BFLOAT16_CPU_FLAGS)}, so bfloat16 would be "
+        return TrunkPrecision(OFF, AUTO, f"this CPU has none of {', '.join(BFLOAT16_CPU_FLAGS)}, so bfloat16 would be "
                                     "emulated: float32")
     cache = cache or timings_cache()
     key = f"{cpu_model()} | {' '.join(present)} | TensorFlow {tf.__version__} | {network}"
@@ -112,7 +98,7 @@ def for_cpu(flags: frozenset[str], network: str = "", time_steps: Callable[[], d
     cached = key in stored
     if not cached:
         if time_steps is None:
-            return Precision(OFF, AUTO, f"this CPU has {', '.join(present)}, but this network's step has not been "
+            return TrunkPrecision(OFF, AUTO, f"this CPU has {', '.join(present)}, but this network's step has not been "
                                         "timed in both precisions here yet: float32", present)
         stored[key] = time_steps()
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +108,7 @@ def for_cpu(flags: frozenset[str], network: str = "", time_steps: Callable[[], d
     return timed_choice(stored[key], present, cached)
 
 
-def timed_choice(step_seconds: dict, present: tuple[str, ...], cached: bool) -> Precision:
+def timed_choice(step_seconds: dict, present: tuple[str, ...], cached: bool) -> TrunkPrecision:
     """bfloat16 when step_seconds ({"float32": s, "bfloat16": s}) shows it BFLOAT16_SPEEDUP_NEEDED times
     faster, else float32, with the timings in the reason."""
     speedup = step_seconds["float32"] / step_seconds["bfloat16"]
@@ -131,7 +117,7 @@ def timed_choice(step_seconds: dict, present: tuple[str, ...], cached: bool) -> 
     reason = (f"this network's training step, timed on this CPU ({', '.join(present)}){' by an earlier run' if cached else ''}: "
               f"float32 {step_seconds['float32']:.3f} s, bfloat16 {step_seconds['bfloat16']:.3f} s per step, "
               f"bfloat16 {speedup:.2f}x as fast: {verdict}")
-    return Precision(chosen, AUTO, reason, present, dict(step_seconds), cached)
+    return TrunkPrecision(chosen, AUTO, reason, present, dict(step_seconds), cached)
 
 
 def network_key(config: config_lib.TrainConfig) -> str:

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from bgsplit_tf import config as config_lib
+from bgsplit_tf.evaluation import run_results
 from bgsplit_tf.models import trunk_split
 from bgsplit_tf.training import build, precision as precision_lib
 from bgsplit_tf.training import run_inputs
@@ -37,7 +38,7 @@ def step_seconds(config: config_lib.TrainConfig, steps: int = TIMED_STEPS) -> di
     counts = [BACKGROUND_COUNT] + [CLASS_COUNTS_PER_RARE] * config.num_rare
     trials = {"float32": precision_lib.OFF, "bfloat16": precision_lib.BFLOAT16}
     models = {name: build.build_model(config, teacher, counts, 100, trunk_donor,
-                                      precision_lib.Precision(chosen, chosen, "timed"))
+                                      run_results.TrunkPrecision(chosen, chosen, "timed"))
               for name, chosen in trials.items()}
     rng = np.random.default_rng(0)
     shape = (config.batch_size, *teacher.input_shape[1:])
@@ -56,7 +57,7 @@ def step_seconds(config: config_lib.TrainConfig, steps: int = TIMED_STEPS) -> di
     return {name: statistics.median(times) for name, times in seconds.items()}
 
 
-def resolve(config: config_lib.TrainConfig) -> precision_lib.Precision:
+def resolve(config: config_lib.TrainConfig) -> run_results.TrunkPrecision:
     """--mixed_precision resolved for this run (precision.resolve), timing its step when auto needs it.
     Workers of --strategy=multi_worker do not time (each would decide alone, and they must agree): they
     use timings kept on their machine, else float32."""

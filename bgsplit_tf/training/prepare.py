@@ -18,8 +18,8 @@ import tensorflow as tf
 from absl import logging
 
 from bgsplit_tf import config as config_lib
-from bgsplit_tf.data import bad_images, pipeline, rare_task, sources
-from bgsplit_tf.evaluation import plots
+from bgsplit_tf.data import bad_images, pipeline, rare_task, recipes, sources
+from bgsplit_tf.evaluation import plots, run_results
 from bgsplit_tf.models import pretrained, trunk_split
 from bgsplit_tf.training import run_inputs, targets_memo
 
@@ -30,9 +30,9 @@ CACHE_BUDGET_BYTES = 4 * 2**30
 
 
 def draw_task(config: config_lib.TrainConfig,
-              source: sources.Source) -> tuple[rare_task.RareTask, dict, np.ndarray]:
-    """The rare task of this config, per-split summaries (counts, background fraction), and which
-    training examples it keeps (bool [N], in split order)."""
+              source: sources.Source) -> tuple[rare_task.RareTask, run_results.TaskSummary, np.ndarray]:
+    """The rare task of this config, its summary (categories, and counts and background fraction per
+    split), and which training examples it keeps (bool [N], in split order)."""
     labels = {split: source.read_labels(split) for split in (config.train_split, config.val_split, config.test_split)}
     train_labels, train_ids = labels[config.train_split]
     task = rare_task.choose_rare_task(
@@ -49,17 +49,18 @@ def draw_task(config: config_lib.TrainConfig,
         never_rare=source.never_rare(),
     )
     keep = task.train_keep_mask(train_labels, train_ids)
-    summaries = {
-        "train": rare_task.summarize(task, task.main_labels(train_labels[keep])),
-        "validation": rare_task.summarize(task, task.main_labels(labels[config.val_split][0])),
-        "test": rare_task.summarize(task, task.main_labels(labels[config.test_split][0])),
-    }
-    if summaries["train"]["counts"][rare_task.BACKGROUND] == 0:
+    summary = run_results.TaskSummary(
+        rare_categories=task.class_names[1:], category_ids=task.categories,
+        train=rare_task.summarize(task, task.main_labels(train_labels[keep])),
+        validation=rare_task.summarize(task, task.main_labels(labels[config.val_split][0])),
+        test=rare_task.summarize(task, task.main_labels(labels[config.test_split][0])),
+    )
+    if summary.train.counts[rare_task.BACKGROUND] == 0:
         raise ValueError(
             f"no background images are left in --train_split={config.train_split} (--background_keep="
             f"{config.background_keep} kept none of them, or every category is rare); raise --background_keep "
             "or name fewer --rare_categories")
-    return task, summaries, keep
+    return task, summary, keep
 
 
 def task_gallery(task: rare_task.RareTask, source: sources.Source, config: config_lib.TrainConfig,
@@ -89,7 +90,8 @@ class PreparedRun:
     test_batches: un-augmented, the last batch partial. probe_batches, train_positive_batches and
     val_positive_batches: un-augmented, for evaluation.mechanism.MechanismProbe (the first
     --mechanism_probe_size validation images, and at most as many kept training positives and validation
-    positives). steps_per_epoch: of the global batch. input_recipe: how images become the input.
+    positives). summary: the task's categories and counts per split. steps_per_epoch: of the global
+    batch. input_recipe: how images become the input.
     class_counts: kept training images per main class [K + 1]. bad_images: the images left out
     because they do not decode (--bad_images=skip).
     """
@@ -98,7 +100,7 @@ class PreparedRun:
     trunk_donor: keras.Model
     source: object
     task: rare_task.RareTask
-    summaries: dict
+    summary: run_results.TaskSummary
     train_batches_for: Callable[..., tf.data.Dataset]
     val_batches: tf.data.Dataset
     test_batches: tf.data.Dataset
@@ -108,7 +110,7 @@ class PreparedRun:
     steps_per_epoch: int
     class_counts: list[int]
     bad_images: list[bad_images.BadImage]
-    input_recipe: run_inputs.InputRecipe
+    input_recipe: recipes.InputRecipe
     pixel_source: object = None  # where the pictures come from: `source` itself, or the one its maps are of
     lower_trunk: keras.Model | None = None  # --frozen_through: pixels -> the maps `source` holds
 
@@ -135,7 +137,7 @@ def prepare_run(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo) 
                                      (config.train_split, config.val_split, config.test_split))
     run_inputs.check_image_size(source, teacher, config.teacher or str(pretrained.embedded_path("")))
     pixel_source, lower = source, None
-    task, summaries, kept = draw_task(config, source)
+    task, summary, kept = draw_task(config, source)
     if config.frozen_through:  # teacher and source from here on take and hold the frozen trunk's maps
         lower, teacher = trunk_split.split_teacher(teacher, config.frozen_through)
         trunk_donor = teacher
@@ -148,18 +150,18 @@ def prepare_run(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo) 
     logging.info("Input recipe %s (%s): training augmentation %s, evaluation view %s", recipe.recipe, recipe.reason,
                  recipe.augmentation, recipe.evaluation_resize_mode)
     logging.info("Rare task: %s; train background fraction %.4f (%s)", task.class_names[1:],
-                 summaries["train"]["background_fraction"], summaries["train"]["counts"])
+                 summary.train.background_fraction, summary.train.counts)
 
     def examples(split: str, training: bool, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
         """The split's examples, images still encoded (the pipeline decodes), with their targets."""
         ds = task.relabel(source.encoded_examples(split, shard=shard), training=training)
         return memo.get(source, split, config, teacher).join(ds)
 
-    num_train = summaries["train"]["num_examples"]
+    num_train = summary.train.num_examples
     steps_per_epoch = num_train // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"--batch_size={config.batch_size} exceeds the {num_train} training images")
-    cache = cache_decoded(config, num_train + summaries["validation"]["num_examples"], teacher.input_shape[1:])
+    cache = cache_decoded(config, num_train + summary.validation.num_examples, teacher.input_shape[1:])
 
     def unaugmented(split: str, training: bool, keep=lambda examples: examples) -> tf.data.Dataset:
         """Un-augmented batches of the split's (relabelled) examples that `keep` leaves, decoded after it."""
@@ -189,14 +191,14 @@ def prepare_run(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo) 
         return epochs_of_shard[shard, batch_size](epoch).repeat().skip(skip * replicas_fed)
 
     return PreparedRun(
-        teacher=teacher, trunk_donor=trunk_donor, source=source, task=task, summaries=summaries,
+        teacher=teacher, trunk_donor=trunk_donor, source=source, task=task, summary=summary,
         train_batches_for=train_batches_for,
         val_batches=pipeline.evaluation_batches(examples(config.val_split, False), EVAL_BATCH_SIZE, cache=cache,
-                                                num_examples=summaries["validation"]["num_examples"],
+                                                num_examples=summary.validation.num_examples,
                                                 decode=source.decode),
         test_batches=pipeline.evaluation_batches(task.relabel(source.encoded_examples(config.test_split), False),
                                                  EVAL_BATCH_SIZE, cache=False,
-                                                 num_examples=summaries["test"]["num_examples"],
+                                                 num_examples=summary.test.num_examples,
                                                  decode=source.decode),
         probe_batches=unaugmented(config.val_split, False, lambda ex: ex.take(config.mechanism_probe_size)),
         train_positive_batches=unaugmented(config.train_split, True,
@@ -204,7 +206,7 @@ def prepare_run(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo) 
         val_positive_batches=unaugmented(config.val_split, False,
                                          lambda ex: positives(ex).take(config.mechanism_probe_size)),
         steps_per_epoch=steps_per_epoch,
-        class_counts=list(summaries["train"]["counts"].values()),
+        class_counts=list(summary.train.counts.values()),
         bad_images=bad,
         input_recipe=recipe,
         pixel_source=pixel_source,

@@ -24,15 +24,17 @@ import tensorflow as tf
 from absl import logging
 
 from bgsplit_tf import config as config_lib, phases
-from bgsplit_tf.evaluation import mechanism, plots, tensorboard_logging, top_ranked, validation as validation_lib
+from bgsplit_tf.evaluation import mechanism, plots, run_results, tensorboard_logging, top_ranked
+from bgsplit_tf.evaluation import validation as validation_lib
 from bgsplit_tf.models import teacher as teacher_lib, trunk_split
 from bgsplit_tf.serving import export, model_card
-from bgsplit_tf.training import build, checkpoints, distribute, loop, loss_guard, precision_timing, prepare, run_folder
+from bgsplit_tf.training import build, checkpoints, distribute, loop, loss_guard, precision as precision_lib
+from bgsplit_tf.training import precision_timing, prepare, run_folder
 from bgsplit_tf.training import targets_memo
 
 def run_training(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo | None = None,
-                 verbose: int | str | None = None, hparams: dict | None = None) -> dict:
-    """Trains and evaluates one model; returns (and writes) the metrics dict.
+                 verbose: int | str | None = None, hparams: dict | None = None) -> run_results.RunResults:
+    """Trains and evaluates one model; returns its results (and writes them to metrics.json).
 
     verbose: Keras' console verbosity while training (1 progress bar, 2 one line per epoch, 0 silent;
     default: the config's --verbose, loop.keras_verbosity). hparams: what the HParams dashboard shows
@@ -59,20 +61,21 @@ def run_training(config: config_lib.TrainConfig, memo: targets_memo.TargetsMemo 
     gallery = prepare.task_gallery(run.task, run.pixel_source, config)
     (output_dir / "train_gallery.png").write_bytes(gallery)
     tensorboard_logging.write_pictures(output_dir / "tensorboard" / "train", 0, {"train_gallery": gallery})
-    logging.info("Trunk precision: %s (%s)", precision.trunk_dtype, precision.reason)
+    logging.info("Trunk precision: %s (%s)", precision_lib.trunk_dtype(precision), precision.reason)
     with strategy.scope():
         model = build.build_model(config, run.teacher, run.class_counts, run.steps_per_epoch, run.trunk_donor,
                                   precision)
     with phases.timed(phases.TRAINING):
         trained = _train(config, run, model, strategy, worker, output_dir, verbose)
     with phases.timed(phases.EVALUATION):
-        results = {**_evaluate(config, run, model, trained, output_dir), "precision": dataclasses.asdict(precision)}
+        evaluated = _evaluate(config, run, model, trained, output_dir)
     # The run's wall time and where it went, up to writing its outputs.
-    results.update(wall_seconds=time.time() - wall_started, phase_seconds=phases.since(phases_before))
+    results = run_results.RunResults(**evaluated, precision=precision, wall_seconds=time.time() - wall_started,
+                                     phase_seconds=phases.since(phases_before))
     with phases.timed(phases.EVALUATION):
         _write_outputs(config, run, model, results, output_dir, hparams)
-    logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", results["test"]["mAP"], results["val"]["mAP"],
-                 results["train_seconds"], output_dir)
+    logging.info("Test mAP %.4f (val mAP %.4f) in %.0f s; wrote %s", results.test.mAP, results.val.mAP,
+                 results.train_seconds, output_dir)
     return results
 
 
@@ -117,7 +120,8 @@ def _train(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: kera
 def _evaluate(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model, trained: dict,
               output_dir: pathlib.Path) -> dict:
     """Test mAP, PR curves and top-ranked images (PNG and TensorBoard), operating points from validation,
-    and the metrics."""
+    and the run's results: the fields of a run_results.RunResults but those measured after evaluation
+    (precision, wall_seconds, phase_seconds), by name."""
     task, validation, probe = run.task, trained["validation"], trained["probe"]
     top = top_ranked.TopRanked(task.class_names)
     test_labels, test_probs = validation_lib.predict_main(model, run.test_batches,
@@ -125,37 +129,34 @@ def _evaluate(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: k
     if run.lower_trunk is not None:  # the batches held maps: show the top-ranked images' pixels
         _observe_pixels_of_top(top, run, config.test_split, test_labels, test_probs)
     test = validation_lib.map_summary(test_labels, test_probs, task.class_names)
-    about = f"aux_weight={config.aux_weight}, mAP {test['mAP']:.3f}"
+    about = f"aux_weight={config.aux_weight}, mAP {test.mAP:.3f}"
     pictures = {"test_pr_curves": plots.pr_curves_png(test_labels, test_probs, task.class_names,
                                                       f"test PR curves ({about})"),
                 "test_top_ranked": top.png(f"highest-ranked test images per rare class ({about})")}
     (output_dir / "pr_curves_test.png").write_bytes(pictures["test_pr_curves"])
     (output_dir / "test_top_ranked.png").write_bytes(pictures["test_top_ranked"])
-    tensorboard_logging.write_test_summaries(output_dir / "tensorboard" / "test", config.epochs, test["mAP"],
+    tensorboard_logging.write_test_summaries(output_dir / "tensorboard" / "test", config.epochs, test.mAP,
                                              test_labels, test_probs, task.class_names, pictures)
     points = validation_lib.operating_points(*validation.last_predictions, task.class_names)
     logging.info("Operating points on validation (score thresholds per target precision):\n%s",
                  validation_lib.format_operating_points(points))
-    results = {
+    posthoc = config.logit_adjustment == "posthoc"
+    return {
         "test": test,
         "val": validation.last,
-        "task": {"rare_categories": list(task.class_names[1:]), "category_ids": list(task.categories),
-                 **run.summaries},
-        "history": {key: [float(v) for v in values] for key, values in trained["history"].history.items()},
+        "task": run.summary,
+        "history": {key: tuple(float(v) for v in values) for key, values in trained["history"].history.items()},
         "bad_images": {split: sum(b.split == split for b in run.bad_images)
                        for split in (config.train_split, config.val_split, config.test_split)},
         "train_seconds": trained["train_seconds"],
         "train_images_per_second": trained["steps_run"] * config.batch_size / trained["train_seconds"],
-        "config": {key: (list(v) if isinstance(v, tuple) else v) for key, v in vars(config).items()},
+        "config": run_results.flag_record(config),
         "operating_points": points,
-        "input_recipe": dataclasses.asdict(run.input_recipe),
+        "input_recipe": run.input_recipe,
+        "mechanism": run_results.MechanismSummary(probe.teacher_background_rank, len(probe.probe_images))
+                     if probe else None,
+        "eval_logit_offset": tuple(float(v) for v in model.eval_logit_offset.numpy()) if posthoc else None,
     }
-    if probe:
-        results["mechanism"] = {"teacher_background_rank": probe.teacher_background_rank,
-                                "probe_images": len(probe.probe_images)}
-    if config.logit_adjustment == "posthoc":
-        results["eval_logit_offset"] = [float(v) for v in model.eval_logit_offset.numpy()]
-    return results
 
 
 def _observe_pixels_of_top(top: top_ranked.TopRanked, run: prepare.PreparedRun, split: str, labels, probs) -> None:
@@ -168,22 +169,21 @@ def _observe_pixels_of_top(top: top_ranked.TopRanked, run: prepare.PreparedRun, 
     top.observe(pixels, labels[chosen], probs[chosen])
 
 
-def _write_outputs(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model, results: dict,
-                   output_dir: pathlib.Path, hparams: dict | None) -> None:
+def _write_outputs(config: config_lib.TrainConfig, run: prepare.PreparedRun, model: keras.Model,
+                   results: run_results.RunResults, output_dir: pathlib.Path, hparams: dict | None) -> None:
     """HParams, model.keras, the model card, the export if asked, and metrics.json last (the finished marker)."""
     tensorboard_logging.write_run_hparams(output_dir / "tensorboard" / "hparams", hparams or default_hparams(config),
-                  results["val"]["mAP"], results["test"]["mAP"])
+                  results.val.mAP, results.test.mAP)
     network = model.network if run.lower_trunk is None else trunk_split.on_pixels(run.lower_trunk, model.network)
     network.save(output_dir / "model.keras")
     card = model_card.model_card(results)
     (output_dir / export.MODEL_CARD_FILE).write_text(card)
     if config.export_dir:
         exported = export.export_saved_model(network, run.task.class_names, config.export_dir,
-                                             results["operating_points"], results.get("eval_logit_offset"),
-                                             model_card=card,
-                                             evaluation_resize_mode=run.input_recipe.evaluation_resize_mode)
+                                             results.operating_points, results.eval_logit_offset,
+                                             model_card=card, evaluation_resize_mode=results.evaluation_resize_mode)
         logging.info("Exported a SavedModel for TF Serving to %s", exported)
-    run_folder.write_metrics(output_dir, results)
+    run_folder.write_results(output_dir, results)
 
 
 def mechanism_probe(run: prepare.PreparedRun) -> mechanism.MechanismProbe:

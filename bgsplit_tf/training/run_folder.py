@@ -6,7 +6,6 @@ resume check, the refusal of a finished run and the experiment runners' resume a
 
 from __future__ import annotations
 
-import json
 import pathlib
 import shutil
 
@@ -14,10 +13,10 @@ from absl import logging
 
 from bgsplit_tf import config as config_lib, faults
 from bgsplit_tf.data import bad_images
+from bgsplit_tf.evaluation import run_results
 from bgsplit_tf.training import checkpoints, precision
 
 FLAGS_FILE = "flags.txt"
-METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 # Flags that say where things are, how often to save, or what to do with an existing folder, not what
 # is trained: a run may resume, or count as the same, with them changed.
 NOT_COMPARED = ("output_dir", "overwrite", "export_dir", "data_dir", "teacher_cache_dir", "checkpoint_steps",
@@ -71,27 +70,27 @@ def stored_flags(run_dir: pathlib.Path) -> dict[str, str]:
     return config_lib.parse_flag_lines(path.read_text().splitlines()) if path.exists() else {}
 
 
-def finished_metrics(config: config_lib.TrainConfig) -> dict | None:
-    """The metrics of a finished run of this config in its --output_dir, else None (with --overwrite
+def finished_results(config: config_lib.TrainConfig) -> run_results.RunResults | None:
+    """The results of a finished run of this config in its --output_dir, else None (with --overwrite
     always None: the run is to be trained afresh). ValueError if the folder holds a finished run of
-    other flags."""
+    other flags, or a metrics.json that is not a finished run's."""
     run_dir = pathlib.Path(config.output_dir)
-    if config.overwrite or not (run_dir / METRICS_FILE).exists():
+    if config.overwrite or not (run_dir / run_results.METRICS_FILE).exists():
         return None
-    metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    differences = same_run_differences(_as_trained(stored_flags(run_dir), metrics), config)
+    results = run_results.RunResults.read(run_dir / run_results.METRICS_FILE)
+    differences = same_run_differences(_as_trained(stored_flags(run_dir), results), config)
     if differences:
         raise ValueError(f"{run_dir} holds a finished run with other flags ({describe_differences(differences)}); "
                          "use another --output_dir, pass --overwrite, or delete that folder to re-run it.")
-    return metrics
+    return results
 
 
-def _as_trained(stored: dict[str, str], metrics: dict) -> dict[str, str]:
+def _as_trained(stored: dict[str, str], results: run_results.RunResults) -> dict[str, str]:
     """A finished run's stored flags with --mixed_precision at what it trained in: folders written
     before run folders recorded auto's choice say "auto", and metrics.json ("precision") says what it
     chose there."""
-    if stored.get("mixed_precision") == precision.AUTO and "precision" in metrics:
-        return {**stored, "mixed_precision": metrics["precision"]["chosen"]}
+    if stored.get("mixed_precision") == precision.AUTO:
+        return {**stored, "mixed_precision": results.precision.chosen}
     return stored
 
 
@@ -112,13 +111,11 @@ def open_run_folder(output_dir: pathlib.Path, config: config_lib.TrainConfig) ->
     (output_dir / FLAGS_FILE).write_text("\n".join(config.to_flag_lines()) + "\n")
 
 
-def write_metrics(output_dir: pathlib.Path, results: dict) -> None:
-    """Writes metrics.json, the finished marker: to a temporary name, then renamed, so that a crash
+def write_results(output_dir: pathlib.Path, results: run_results.RunResults) -> None:
+    """Writes metrics.json, the finished marker, whole or not at all (RunResults.write), so that a crash
     leaves either no marker (the rerun resumes) or a complete one; then removes the checkpoints,
     which served only to resume."""
-    temporary = output_dir / f"{METRICS_FILE}.partial"
-    temporary.write_text(json.dumps(results, indent=2))
-    temporary.replace(output_dir / METRICS_FILE)
+    results.write(output_dir / run_results.METRICS_FILE)
     shutil.rmtree(output_dir / checkpoints.DIRECTORY, ignore_errors=True)
 
 
@@ -127,16 +124,16 @@ def refuse_finished_run(output_dir: pathlib.Path, overwrite: bool) -> None:
     overwrite, which clears its checkpoints and TensorBoard logs so that the new run starts afresh and
     its curves do not mix with the old ones. Without overwrite, an unfinished run's checkpoints stay
     and training resumes from them."""
-    metrics_path = output_dir / METRICS_FILE
+    metrics_path = output_dir / run_results.METRICS_FILE
     if overwrite:
         shutil.rmtree(output_dir / checkpoints.DIRECTORY, ignore_errors=True)
         shutil.rmtree(output_dir / "tensorboard", ignore_errors=True)
         metrics_path.unlink(missing_ok=True)
     if metrics_path.exists():
-        finished = json.loads(metrics_path.read_text())
+        finished = run_results.RunResults.read(metrics_path)
         raise faults.TrainingFault(
-            f"{output_dir} holds a finished run (test mAP {finished['test']['mAP']:.4f}, val mAP "
-            f"{finished['val']['mAP']:.4f}); it was left untouched. Pass --overwrite to train it afresh, or "
+            f"{output_dir} holds a finished run (test mAP {finished.test.mAP:.4f}, val mAP "
+            f"{finished.val.mAP:.4f}); it was left untouched. Pass --overwrite to train it afresh, or "
             "choose another --output_dir.")
 
 

@@ -3,8 +3,6 @@ recipe (how images become the model's input), the teacher and the model whose tr
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 
 from bgsplit_tf import config as config_lib
@@ -33,19 +31,7 @@ def prepare_dataset(config: config_lib.TrainConfig) -> None:
         source.read_labels(split)
 
 
-@dataclasses.dataclass(frozen=True)
-class InputRecipe:
-    """How a run's images become the model's input (data.recipes): the recipe, why it was chosen, the
-    evaluation view's resize mode (image_files.RESIZE_MODES) and the training augmentation
-    (pipeline.AUGMENTATIONS)."""
-
-    recipe: str
-    reason: str
-    evaluation_resize_mode: str
-    augmentation: str
-
-
-def input_recipe_of(config: config_lib.TrainConfig, image_size: tuple[int, int]) -> InputRecipe:
+def input_recipe_of(config: config_lib.TrainConfig, image_size: tuple[int, int]) -> recipes.InputRecipe:
     """--input_recipe resolved for this teacher, trunk and input size (recipes.resolve), with --augment."""
     imagenet = [f"--{flag}={spec}" for flag, spec in (("teacher", config.teacher), ("trunk", config.trunk))
                 if pretrained.is_imagenet(spec)]
@@ -54,7 +40,7 @@ def input_recipe_of(config: config_lib.TrainConfig, image_size: tuple[int, int])
         augmentation = pipeline.NO_AUGMENTATION
     else:
         augmentation = pipeline.PAD_CROP if recipe == recipes.PAD_CROP else pipeline.RANDOM_RESIZED_CROP
-    return InputRecipe(recipe, reason, recipes.EVALUATION_RESIZE_MODE[recipe], augmentation)
+    return recipes.InputRecipe(recipe, reason, recipes.EVALUATION_RESIZE_MODE[recipe], augmentation)
 
 
 def teacher_of(config: config_lib.TrainConfig) -> keras.Model:

@@ -147,17 +147,17 @@ def test_training_skips_and_lists_the_bad_files_and_keeps_the_rest(messy_root, t
     config = config_lib.TrainConfig(dataset=f"folder:{messy_root}", rare_categories=("fox", "owl"),
                                     positives_per_class=0, epochs=1, batch_size=8, warmup_epochs=0,
                                     output_dir=str(tmp_path / "run"))
-    metrics = run_lib.run_training(config, verbose=0)
-    assert metrics["bad_images"] == {"train": 5, "validation": 5, "test": 5}
+    results = run_lib.run_training(config, verbose=0)
+    assert results.bad_images == {"train": 5, "validation": 5, "test": 5}
     rows = [line.split("\t") for line in (tmp_path / "run" / "bad_images.tsv").read_text().splitlines()[1:]]
     assert sorted((split, path) for split, path, _ in rows) == sorted(
         (split, f"{split}/fox/{name}") for split in ("train", "validation", "test") for name in BAD_FILES)
     for split, path, reason in rows:
         assert BAD_FILES[path.rsplit("/", 1)[1]][1] in reason, (path, reason)
     # Every good image is used: background is the background folder, lynx (not rare) and the 7 unusual files.
-    assert metrics["task"]["train"]["counts"] == {"background": 48 + 6 + 7, "fox": 6, "owl": 6}
-    assert metrics["task"]["test"]["num_examples"] == 3 * 3 + 24 + 7
-    assert np.isfinite(metrics["test"]["mAP"])
+    assert results.task.train.counts == {"background": 48 + 6 + 7, "fox": 6, "owl": 6}
+    assert results.task.test.num_examples == 3 * 3 + 24 + 7
+    assert np.isfinite(results.test.mAP)
 
 
 def test_bad_images_fail_policy_stops_before_training_with_the_list(messy_root, tmp_path):

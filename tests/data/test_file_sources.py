@@ -33,10 +33,10 @@ def test_missing_split_names_the_layout(image_root):
 def test_training_on_image_folders_never_draws_the_background_folder(image_root, tmp_path):
     config = config_lib.TrainConfig(dataset=f"folder:{image_root}", num_rare=3, positives_per_class=2, epochs=1,
                                     batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"))
-    metrics = run_lib.run_training(config, verbose=0)
-    assert sorted(metrics["task"]["rare_categories"]) == ["fox", "lynx", "owl"]
-    assert metrics["task"]["train"]["counts"]["background"] == 48
-    assert 0.0 <= metrics["test"]["mAP"] <= 1.0
+    results = run_lib.run_training(config, verbose=0)
+    assert sorted(results.task.rare_categories) == ["fox", "lynx", "owl"]
+    assert results.task.train.counts["background"] == 48
+    assert 0.0 <= results.test.mAP <= 1.0
     bad = config_lib.TrainConfig(dataset=f"folder:{image_root}", rare_categories=("background",),
                                  output_dir=str(tmp_path / "bad"))
     with pytest.raises(ValueError, match="background by definition"):
@@ -48,9 +48,9 @@ def test_image_folders_with_a_keras_applications_teacher(image_root, tmp_path):
                                     teacher_weights="none", image_size=32, num_rare=2, positives_per_class=2,
                                     epochs=1, batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"),
                                     jit_compile=False)  # XLA compiles MobileNetV3 for ~30 s; the path is the point
-    metrics = run_lib.run_training(config, verbose=0)
-    assert len(metrics["task"]["rare_categories"]) == 2
-    assert np.isfinite(metrics["history"]["aux_loss"][0])
+    results = run_lib.run_training(config, verbose=0)
+    assert len(results.task.rare_categories) == 2
+    assert np.isfinite(results.history["aux_loss"][0])
 
 
 def test_unlabeled_images_get_only_the_aux_loss(image_root, tmp_path):
@@ -77,10 +77,10 @@ def test_unlabeled_images_get_only_the_aux_loss(image_root, tmp_path):
     assert "unlabeled" not in source.label_names()
     config = config_lib.TrainConfig(dataset=f"folder:{root}", num_rare=2, positives_per_class=2, epochs=1,
                                     batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"))
-    metrics = run_lib.run_training(config, verbose=0)
-    assert metrics["task"]["train"]["unlabeled"] == 10
+    results = run_lib.run_training(config, verbose=0)
+    assert results.task.train.unlabeled == 10
     # background: 48 images + the 6 of the category not drawn; 2 positives each of the 2 rare ones; 10 unlabeled
-    assert metrics["task"]["train"]["num_examples"] == 48 + 6 + 2 * 2 + 10
+    assert results.task.train.num_examples == 48 + 6 + 2 * 2 + 10
 
 
 def test_training_from_csv_manifests_with_unlabeled_rows(image_root, tmp_path):
@@ -100,9 +100,9 @@ def test_training_from_csv_manifests_with_unlabeled_rows(image_root, tmp_path):
     assert len(list(source.examples("train").as_numpy_iterator())) == len(labels)
     config = config_lib.TrainConfig(dataset=f"manifest:{manifests}", num_rare=2, positives_per_class=2, epochs=1,
                                     batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"))
-    metrics = run_lib.run_training(config, verbose=0)
+    results = run_lib.run_training(config, verbose=0)
     # background: 48 - 3 unlabeled + the 6 images of the category not drawn
-    assert metrics["task"]["train"]["unlabeled"] == 3 and metrics["task"]["train"]["counts"]["background"] == 51
+    assert results.task.train.unlabeled == 3 and results.task.train.counts["background"] == 51
 
 
 def test_a_task_without_background_is_rejected_before_training(image_root, tmp_path):

@@ -25,11 +25,11 @@ def test_counts_and_background_fraction():
     task, train, ids, evals = _task(num_rare=3, positives=2)
     keep = task.train_keep_mask(train, ids)
     summary = rare_task.summarize(task, task.main_labels(train[keep]))
-    assert summary["counts"]["background"] == 7 * 20  # the 3 rare categories' other images are dropped
-    assert [summary["counts"][n] for n in task.class_names[1:]] == [2, 2, 2]
-    assert summary["background_fraction"] == pytest.approx(140 / 146)
+    assert summary.counts["background"] == 7 * 20  # the 3 rare categories' other images are dropped
+    assert [summary.counts[n] for n in task.class_names[1:]] == [2, 2, 2]
+    assert summary.background_fraction == pytest.approx(140 / 146)
     test_summary = rare_task.summarize(task, task.main_labels(evals["test"]))
-    assert [test_summary["counts"][n] for n in task.class_names[1:]] == [5, 5, 5]  # all positives kept
+    assert [test_summary.counts[n] for n in task.class_names[1:]] == [5, 5, 5]  # all positives kept
 
 
 def test_seed_picks_categories_and_positives_deterministically():
@@ -81,8 +81,8 @@ def test_background_fraction_sets_positives_per_class():
                                       background_fraction=0.98)
     # 800 background images; 800 * 0.02 / 0.98 / 2 = 8.2 -> 8 positives per class.
     summary = rare_task.summarize(task, task.main_labels(train[task.train_keep_mask(train, ids)]))
-    assert [summary["counts"][n] for n in task.class_names[1:]] == [8, 8]
-    assert summary["background_fraction"] == pytest.approx(800 / 816)
+    assert [summary.counts[n] for n in task.class_names[1:]] == [8, 8]
+    assert summary.background_fraction == pytest.approx(800 / 816)
     assert rare_task.positives_for_fraction(0.9999, 800, 2) == 1  # never fewer than one
 
 

@@ -129,7 +129,7 @@ def test_training_writes_then_reuses_the_cache(image_root, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.tfrecord")}
     second = run_lib.run_training(dataclasses.replace(config, overwrite=True), verbose=0)  # a fresh memo: from disk
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.tfrecord")} == before
-    assert second["test"]["mAP"] == pytest.approx(first["test"]["mAP"], abs=1e-6)
+    assert second.test.mAP == pytest.approx(first.test.mAP, abs=1e-6)
 
 
 def test_a_saved_model_teacher_with_a_separate_trunk(image_root, tmp_path):
@@ -155,9 +155,9 @@ def test_a_saved_model_teacher_with_a_separate_trunk(image_root, tmp_path):
                                     warmup_epochs=0, output_dir=str(tmp_path / "run"))
     with pytest.raises(ValueError, match="--trunk="):
         run_lib.run_training(config, verbose=0)
-    metrics = run_lib.run_training(dataclasses.replace(config, trunk=str(tmp_path / "trunk.keras")),
+    results = run_lib.run_training(dataclasses.replace(config, trunk=str(tmp_path / "trunk.keras")),
                                  verbose=0)
-    assert np.isfinite(metrics["history"]["aux_loss"][0]) and 0.0 <= metrics["test"]["mAP"] <= 1.0
+    assert np.isfinite(results.history["aux_loss"][0]) and 0.0 <= results.test.mAP <= 1.0
     student = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert student.output["aux"].shape[-1] == 3
 

@@ -55,10 +55,10 @@ def test_training_on_a_mocked_inaturalist_2017(tmp_path):
             test_split="test", teacher="applications:mobilenetv3small", teacher_weights="none", image_size=32,
             rare_categories=("1", "2"), positives_per_class=3, epochs=1, batch_size=16, warmup_epochs=0,
             jit_compile=False, output_dir=str(tmp_path / "run"))
-        metrics = run_lib.run_training(config, verbose=0)
-    assert metrics["task"]["category_ids"] == [1, 2]
-    assert metrics["task"]["train"]["counts"][metrics["task"]["rare_categories"][0]] == 3
-    assert 0.0 <= metrics["val"]["mAP"] <= 1.0
+        results = run_lib.run_training(config, verbose=0)
+    assert results.task.category_ids == (1, 2)
+    assert results.task.train.counts[results.task.rare_categories[0]] == 3
+    assert 0.0 <= results.val.mAP <= 1.0
 
 
 def test_split_arithmetic_is_a_split_and_a_missing_part_is_named(tiny_source):

@@ -127,12 +127,12 @@ def test_same_seed_repeats_the_run(tiny_data_dir, tmp_path):
     first = run("a", tiny_data_dir)
     # The second run renders the dataset itself (a fresh data_dir), as a first run on a new machine does.
     second = run("b", str(tmp_path / "fresh_tfds"))
-    assert first["task"] == second["task"]
+    assert first.task == second.task
     # Without XLA (the CPU default) TensorFlow's kernels may sum in another order: the last float bits
     # can differ between runs; nothing else does.
-    for key, values in first["history"].items():
-        assert second["history"][key] == pytest.approx(values, rel=1e-6), key
-    assert second["test"]["mAP"] == pytest.approx(first["test"]["mAP"], rel=1e-6)
+    for key, values in first.history.items():
+        assert second.history[key] == pytest.approx(values, rel=1e-6), key
+    assert second.test.mAP == pytest.approx(first.test.mAP, rel=1e-6)
 
 
 def test_teacher_of_another_image_size_is_rejected_before_training(tiny_data_dir, tmp_path):

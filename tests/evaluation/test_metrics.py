@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from bgsplit_tf.evaluation import metrics
+from bgsplit_tf.evaluation import metrics, run_results
 
 
 def test_hand_computed_example():
@@ -58,10 +58,10 @@ def test_operating_points_against_a_hand_checked_pr_curve():
     is_positive = np.array([1, 1, 0, 1, 0, 0, 1, 0])
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
     at_90 = metrics.operating_point(is_positive, scores, 0.9)
-    assert at_90 == {"target_precision": 0.9, "threshold": 0.8, "precision": 1.0, "recall": 0.5}
+    assert at_90 == run_results.OperatingPoint(target_precision=0.9, threshold=0.8, precision=1.0, recall=0.5)
     at_70 = metrics.operating_point(is_positive, scores, 0.7)
-    assert at_70 == {"target_precision": 0.7, "threshold": 0.6, "precision": 0.75, "recall": 0.75}
+    assert at_70 == run_results.OperatingPoint(target_precision=0.7, threshold=0.6, precision=0.75, recall=0.75)
     at_50 = metrics.operating_point(is_positive, scores, 0.5)
-    assert at_50["threshold"] == 0.3 and at_50["recall"] == 1.0 and at_50["precision"] == pytest.approx(4 / 7)
+    assert at_50.threshold == 0.3 and at_50.recall == 1.0 and at_50.precision == pytest.approx(4 / 7)
     never = metrics.operating_point(np.array([0, 1]), np.array([0.9, 0.1]), 0.9)
-    assert never["threshold"] is None and never["recall"] == 0.0
+    assert never.threshold is None and never.recall == 0.0

@@ -57,7 +57,7 @@ def test_validation_summaries_follow_the_validated_epochs(tmp_path):
     assert all(series.steps == [1, 2] for series in run.values())
     assert run["val_AP/a"].plugin == "scalars" and run["PR/b/pr_curves"].plugin == "pr_curves"
     for name in ("a", "b"):
-        assert float(run[f"val_AP/{name}"].values[-1]) == pytest.approx(validating.last["ap"][name])
+        assert float(run[f"val_AP/{name}"].values[-1]) == pytest.approx(validating.last.ap[name])
 
 
 def _logs(global_step):

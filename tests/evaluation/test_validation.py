@@ -25,5 +25,5 @@ def test_validation_callback_matches_evaluate_and_predict():
         assert logs[f"val_{key}"] == pytest.approx(expected[key], rel=1e-4)
     labels, probs = validation.predict_main(model, batches)
     np.testing.assert_array_equal(labels, targets["label"])
-    assert logs["val_mAP"] == pytest.approx(validation.map_summary(labels, probs, callback.class_names)["mAP"])
-    assert set(callback.last["ap"]) == {"a", "b"}
+    assert logs["val_mAP"] == pytest.approx(validation.map_summary(labels, probs, callback.class_names).mAP)
+    assert set(callback.last.ap) == {"a", "b"}

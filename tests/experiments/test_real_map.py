@@ -9,6 +9,7 @@ import pytest
 from bgsplit_tf import config as config_lib, faults
 from bgsplit_tf.experiments import real_map
 from bgsplit_tf.training import precision, run as run_lib
+from tests import helpers
 
 
 def _fake_trainer(calls):
@@ -21,10 +22,8 @@ def _fake_trainer(calls):
         score += 0.02 * category + 0.001 * config.positives_per_class
         history = {"loss": [1.0] * config.epochs, "aux_loss": [0.5] * config.epochs,
                    "mech_cka_to_teacher": [0.9] * config.epochs, "val_mAP": [score], "val_epoch": [config.epochs]}
-        return {"val": {"mAP": score}, "test": {"mAP": score + 0.001},
-                "task": {"train": {"background_fraction": 0.9998}, "rare_categories": [f"category {category}"]},
-                "wall_seconds": 2.0, "history": history, "mechanism": {},
-                "precision": {"chosen": precision.resolve(config.mixed_precision).chosen}}
+        return helpers.run_results(score, score + 0.001, [f"category {category}"], config,
+                                   precision.resolve(config.mixed_precision).chosen, history, wall_seconds=2.0)
     return train
 
 
@@ -105,6 +104,6 @@ def test_each_kind_of_run_the_map_makes_trains_on_a_frozen_trunk(setting, tiny_d
                                   warmup_epochs=0, frozen_through="stage3_block1_out", freeze_batch_norm=True,
                                   input_recipe="pad_crop", checkpoint_steps=0, output_dir=str(tmp_path))
     config = real_map.run_config(base, setting, real_map.Task((1, 3)), tmp_path)  # in every tiny split
-    metrics = run_lib.run_training(config, verbose=0)
-    assert metrics["task"]["train"]["counts"] and 0.0 <= metrics["test"]["mAP"] <= 1.0
-    assert len(metrics["task"]["rare_categories"]) == 2
+    results = run_lib.run_training(config, verbose=0)
+    assert results.task.train.counts and 0.0 <= results.test.mAP <= 1.0
+    assert len(results.task.rare_categories) == 2

@@ -7,8 +7,10 @@ import json
 import pytest
 
 from bgsplit_tf import config as config_lib, faults
+from bgsplit_tf.evaluation import run_results
 from bgsplit_tf.experiments import ledger, regime_map
 from bgsplit_tf.training import precision
+from tests import helpers
 
 
 @pytest.mark.parametrize("low, high, word", [(0.01, 0.2, "beats"), (-0.2, -0.01, "hurts"), (-0.1, 0.1, "tie")])
@@ -39,17 +41,15 @@ def _fake_trainer(calls):
         score += 0.01 * config.seed + (0.02 if config.epochs > 10 else 0)
         history = {"loss": [1.0] * config.epochs, "aux_loss": [0.5] * config.epochs,
                    "mech_cka_to_teacher": [0.9] * config.epochs, "val_mAP": [score], "val_epoch": [config.epochs]}
-        return {"val": {"mAP": score}, "test": {"mAP": score + 0.001},
-                "task": {"train": {"background_fraction": 0.9975}, "rare_categories": ["a"]},
-                "wall_seconds": 1.0, "history": history, "mechanism": {"teacher_background_rank": 20.0},
-                "precision": {"chosen": precision.resolve(config.mixed_precision).chosen}}
+        return helpers.run_results(score, score + 0.001, ["a"], config, precision.resolve(config.mixed_precision).chosen,
+                                   history, run_results.MechanismSummary(20.0, 100), wall_seconds=1.0)
     return train
 
 
 def test_a_ledger_row_records_the_precision_the_run_trained_in():
     config = config_lib.TrainConfig(mixed_precision="auto", epochs=2, seed=3)
-    metrics = {**_fake_trainer([])(config), "precision": {"chosen": "bfloat16"}}  # trained where auto meant bfloat16
-    row = ledger.ledger_row("finetune/seed_3", regime_map.Setting("finetune", learning_rate=0.1), config, metrics, seed=3)
+    results = helpers.run_results(config=config, chosen_precision="bfloat16")  # trained where auto meant bfloat16
+    row = ledger.ledger_row("finetune/seed_3", regime_map.Setting("finetune", learning_rate=0.1), config, results, seed=3)
     assert "--mixed_precision=bfloat16" in row["flags"]
 
 

@@ -1,6 +1,7 @@
 """SavedModel export: TF Serving's contract, parity with Keras, bad requests, thresholds."""
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -45,7 +46,8 @@ def test_versioned_layout_and_assets(exported, tmp_path):
     network, path, points = exported
     assert path.name == "1" and (path / "saved_model.pb").exists()
     assert (path / "assets.extra" / "class_names.txt").read_text().split() == list(CLASS_NAMES)
-    assert json.loads((path / "assets.extra" / "operating_points.json").read_text())["per_class"] == points
+    per_class = json.loads((path / "assets.extra" / "operating_points.json").read_text())["per_class"]
+    assert per_class == {name: [dataclasses.asdict(p) for p in per_target] for name, per_target in points.items()}
     assert export.next_version(path.parent) == 2
 
 
@@ -87,7 +89,7 @@ def test_thresholds_flag_scores_at_or_above_each_operating_point(exported):
     assert above.shape == (6, 2, 3)
     for k, name in enumerate(CLASS_NAMES[1:]):
         for p, point in enumerate(points[name]):
-            threshold = np.inf if point["threshold"] is None else point["threshold"]
+            threshold = np.inf if point.threshold is None else point.threshold
             np.testing.assert_array_equal(above[:, k, p], rare[:, k] >= np.float32(threshold))
 
 

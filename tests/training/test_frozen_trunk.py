@@ -37,8 +37,8 @@ def test_a_frozen_through_run_trains_the_top_on_maps_and_saves_a_pixel_model(tin
     assert images.shape[1:] == prepared.lower_trunk.output_shape[1:] == (8, 8, 64)  # maps, not pixels
     assert prepared.input_recipe.augmentation == "none"
 
-    metrics = run_lib.run_training(config, memo, verbose=0)
-    assert 0.0 <= metrics["test"]["mAP"] <= 1.0
+    results = run_lib.run_training(config, memo, verbose=0)
+    assert 0.0 <= results.test.mAP <= 1.0
     saved = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
     assert saved.input_shape == (None, 32, 32, 3)
     teacher = pretrained.load()

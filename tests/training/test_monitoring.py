@@ -35,23 +35,23 @@ def test_a_tiny_run_fills_tensorboard_and_follows_the_verbose_flag(tiny_data_dir
     config = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
                                     positives_per_class=2, epochs=2, batch_size=32, warmup_epochs=0,
                                     mechanism=False, log_every_steps=5, verbose="epoch", output_dir=str(out))
-    metrics = run_lib.run_training(config)  # verbose from the config: one line per epoch
+    results = run_lib.run_training(config)  # verbose from the config: one line per epoch
     printed = capsys.readouterr().out
     training = printed[printed.index("Epoch 1/"):]  # (before it: the decode pass's progress bar, per image)
     assert f"{STEPS_PER_EPOCH}/{STEPS_PER_EPOCH} - " in training and "━" not in training  # no progress bar
-    rare = metrics["task"]["rare_categories"]
+    rare = results.task.rare_categories
     assert len(rare) == 2
     # Where the run's time went: its phases, each timed, adding up to at most its wall time.
-    phase_seconds = metrics["phase_seconds"]
+    phase_seconds = results.phase_seconds
     assert {"training", "evaluation"} <= set(phase_seconds) and all(s > 0 for s in phase_seconds.values())
-    assert sum(phase_seconds.values()) <= metrics["wall_seconds"]
-    assert phase_seconds["training"] >= metrics["train_seconds"]
+    assert sum(phase_seconds.values()) <= results.wall_seconds
+    assert phase_seconds["training"] >= results.train_seconds
     board = out / "tensorboard"
 
     per_class = read_run(board / "validation_per_class")
     for name in rare:
         assert per_class[f"val_AP/{name}"].steps == [0, 1]  # every epoch, at Keras' epoch steps
-        assert float(per_class[f"val_AP/{name}"].values[-1]) == pytest.approx(metrics["val"]["ap"][name])
+        assert float(per_class[f"val_AP/{name}"].values[-1]) == pytest.approx(results.val.ap[name])
         assert per_class[f"PR/{name}/pr_curves"].plugin == "pr_curves"
         assert per_class[f"PR/{name}/pr_curves"].steps == [0, 1]
     assert read_run(board / "validation")["epoch_mAP"].steps == [0, 1]  # Keras' val_mAP, beside them
@@ -64,7 +64,7 @@ def test_a_tiny_run_fills_tensorboard_and_follows_the_verbose_flag(tiny_data_dir
     for name in rare:
         assert test[f"PR/{name}/pr_curves"].plugin == "pr_curves"
         assert test[f"PR/{name}/pr_curves"].steps == [config.epochs]
-    assert float(test["test_mAP"].values[0]) == pytest.approx(metrics["test"]["mAP"])
+    assert float(test["test_mAP"].values[0]) == pytest.approx(results.test.mAP)
     top_ranked = (out / "test_top_ranked.png").read_bytes()
     assert top_ranked.startswith(b"\x89PNG")
     assert test["test_top_ranked"].plugin == "images" and test["test_pr_curves"].plugin == "images"

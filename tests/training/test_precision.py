@@ -34,7 +34,7 @@ def test_a_bfloat16_cpu_decides_from_the_timed_step_once_per_network(tmp_path, f
     fast = precision.for_cpu(present, "net-a", lambda: {"float32": 0.30, "bfloat16": 0.20}, cache)
     assert (fast.chosen, fast.step_seconds, fast.timings_cached) == ("bfloat16", {"float32": 0.30, "bfloat16": 0.20},
                                                                     False)
-    assert "1.50x as fast: bfloat16" in fast.reason and fast.trunk_dtype == "mixed_bfloat16"
+    assert "1.50x as fast: bfloat16" in fast.reason and precision.trunk_dtype(fast) == "mixed_bfloat16"
     again = precision.for_cpu(present, "net-a", _never_called, cache)  # kept: not timed again
     assert (again.chosen, again.timings_cached) == ("bfloat16", True) and "by an earlier run" in again.reason
     barely = precision.for_cpu(present, "net-b", lambda: {"float32": 0.30, "bfloat16": 0.29}, cache)
