@@ -164,7 +164,7 @@ def test_a_labelling_sessions_model_folder_reads_as_its_round(tmp_path):
 
 
 def test_a_recipe_recorded_before_the_resize_mode_had_its_name_reads_as_it_was_evaluated():
-    older = _every_field().to_json()
+    older = json.loads(json.dumps(_every_field().to_json()))  # as read from the file
     recipe = older["input_recipe"]
     recipe[recipes.LEGACY_RESIZE_MODE_KEY] = recipe.pop(recipes.RESIZE_MODE_KEY)
     assert run_results.RunResults.from_json(older).evaluation_resize_mode == image_files.CENTER_CROP
