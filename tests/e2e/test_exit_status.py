@@ -10,6 +10,8 @@ import pytest
 
 from bgsplit_tf import faults
 
+pytestmark = pytest.mark.e2e
+
 MISSING = "/nonexistent-bgsplit/nothing"
 # script -> (arguments that make it refuse; exit status; words its one-line message must contain).
 FAULTS = {
@@ -51,7 +53,6 @@ def test_every_console_script_has_a_fault_case():
     assert sorted(FAULTS) == sorted(SCRIPT_FLAGS)
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("script", sorted(FAULTS))
 def test_a_fault_ends_with_its_exit_status_and_one_line(script, answers):
     _, status, words = FAULTS[script]

@@ -7,6 +7,8 @@ from nbclient import NotebookClient
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e
+
 NOTEBOOK = REPO / "notebooks" / "background_splitting.ipynb"
 
 
@@ -14,7 +16,6 @@ def _outputs(notebook):
     return [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
 
 
-@pytest.mark.e2e
 def test_the_notebook_runs_at_its_small_setting(tiny_data_dir, tmp_path, monkeypatch):
     # The kernel inherits these: the tiny benchmark, one epoch, runs written under tmp_path.
     monkeypatch.setenv("BGSPLIT_NOTEBOOK_SMALL", "1")

@@ -12,6 +12,8 @@ from PIL import Image
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e
+
 MARKER = "<!-- runs in tests/e2e/test_readme.py"
 CONSOLE_SCRIPTS = {"bgsplit-experiment": "bgsplit_tf.cli.experiment", "bgsplit-train": "bgsplit_tf.cli.train",
                    "bgsplit-export": "bgsplit_tf.cli.export", "bgsplit-predict": "bgsplit_tf.cli.predict"}
@@ -39,7 +41,6 @@ def small_setting(tiny_data_dir: str, images: str) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.e2e
 def test_the_readme_commands_run_at_a_small_setting(tiny_data_dir, tmp_path):
     commands = marked_commands((REPO / "README.md").read_text())
     assert [c.split()[0] for c in commands] == ["bgsplit-experiment", "bgsplit-train", "bgsplit-export",

@@ -1,4 +1,5 @@
-"""End to end: real training runs on the tiny embedded benchmark through the command line."""
+"""End to end: real training runs on the tiny embedded benchmark, through the command line (bgsplit-train)
+and through the experiment's grid (run_experiment, Runner.run_many)."""
 
 import dataclasses
 import json
@@ -13,8 +14,9 @@ from bgsplit_tf import config as config_lib
 from bgsplit_tf.experiments import comparison
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e
 
-@pytest.mark.e2e
+
 def test_train_cli_writes_metrics_flags_tensorboard_and_model(tiny_data_dir, tmp_path):
     out = tmp_path / "run"
     result = subprocess.run(
@@ -73,47 +75,6 @@ def test_experiment_grid_runs_end_to_end_and_skips_finished_runs(tiny_data_dir, 
     assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
 
 
-class _ValidationOnlyRunner:
-    """Stands in for training when testing only the selection rule: val mAP per (method, values)."""
-
-    def __init__(self, val_maps):
-        self.val_maps, self.calls = val_maps, []
-
-    def run(self, method, values, fraction, seed):
-        self.calls.append((method, fraction, seed))
-        return {"method": method, "hyperparameters": json.dumps(values, sort_keys=True),
-                "val_mAP": self.val_maps[(method, json.dumps(values, sort_keys=True))], "test_mAP": -1.0}
-
-    def run_many(self, jobs, parallel_runs=1):
-        return [self.run(*job) for job in jobs]
-
-
-def test_hyperparameters_are_chosen_on_validation_at_the_tuning_cell():
-    val_maps = {("focal", '{"focal_gamma": 2.0}'): 0.2, ("focal", '{"focal_gamma": 1.0}'): 0.3,
-                ("bgsplit", '{"aux_weight": 0.01}'): 0.5, ("bgsplit", '{"aux_weight": 0.1}'): 0.4}
-    runner = _ValidationOnlyRunner(val_maps)
-    grid = comparison.Grid(methods=("finetune", "bgsplit+focal"), seeds=(3, 4), fractions=(0.98, 0.99, 0.999))
-    chosen, rows = comparison.choose_hyperparameters(runner, grid)
-    assert chosen == {"finetune": {}, "focal": {"focal_gamma": 1.0}, "bgsplit": {"aux_weight": 0.01}}
-    assert comparison.method_values("bgsplit+focal", chosen) == {"focal_gamma": 1.0, "aux_weight": 0.01}
-    assert {(fraction, seed) for _, fraction, seed in runner.calls} == {(0.99, 3)}  # middle fraction, first seed
-    assert len(rows) == 4 and all(r["test_mAP"] == -1.0 for r in rows)
-    assert "| focal | {\"focal_gamma\": 1.0} | 0.300 | yes |" in comparison.tuning_summary(rows, chosen)
-
-
-def test_a_grid_value_given_on_the_command_line_is_used_and_not_tuned():
-    val_maps = {("focal", '{"focal_gamma": 2.0}'): 0.2, ("focal", '{"focal_gamma": 1.0}'): 0.3,
-                ("bgsplit", '{"aux_weight": 0.3}'): 0.1}
-    runner = _ValidationOnlyRunner(val_maps)
-    grid = comparison.Grid(methods=("finetune", "bgsplit+focal"), seeds=(0,), pinned={"aux_weight": 0.3})
-    chosen, rows = comparison.choose_hyperparameters(runner, grid)
-    assert chosen == {"finetune": {}, "focal": {"focal_gamma": 1.0}, "bgsplit": {"aux_weight": 0.3}}
-    assert [json.loads(r["hyperparameters"]) for r in rows] == [{"focal_gamma": 2.0}, {"focal_gamma": 1.0}]
-    untuned = dataclasses.replace(grid, tune=False)
-    chosen, rows = comparison.choose_hyperparameters(runner, untuned)
-    assert chosen["bgsplit"] == {"aux_weight": 0.3} and rows == []
-    assert 'Values used: focal {"focal_gamma": 2.0}; bgsplit {"aux_weight": 0.3}.' in comparison.tuning_summary(rows, chosen)
-
 @pytest.mark.slow
 def test_same_seed_repeats_the_run(tiny_data_dir, tmp_path):
     from bgsplit_tf.training import run as run_lib
@@ -133,18 +94,6 @@ def test_same_seed_repeats_the_run(tiny_data_dir, tmp_path):
     for key, values in first.history.items():
         assert second.history[key] == pytest.approx(values, rel=1e-6), key
     assert second.test.mAP == pytest.approx(first.test.mAP, rel=1e-6)
-
-
-def test_teacher_of_another_image_size_is_rejected_before_training(tiny_data_dir, tmp_path):
-    from bgsplit_tf.training import run as run_lib
-    from tests import helpers
-
-    path = tmp_path / "teacher16.keras"
-    helpers.tiny_teacher().save(path)
-    config = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, teacher=str(path),
-                                    output_dir=str(tmp_path / "run"))
-    with pytest.raises(ValueError, match="takes 16x16 images but bgsplit_shapes/tiny has 32x32"):
-        run_lib.run_training(config)
 
 
 @pytest.mark.slow
@@ -168,7 +117,6 @@ def test_experiment_tunes_on_validation_then_reuses_the_tuning_run(tiny_data_dir
     assert "| bgsplit+resample - resample |" in (tmp_path / "exp" / "results.md").read_text()
 
 
-@pytest.mark.e2e
 def test_parallel_runs_train_in_worker_processes_and_give_the_rows_one_process_gives(tiny_data_dir, tmp_path):
     base = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
                                   positives_per_class=2, epochs=1, batch_size=32, warmup_epochs=0, mechanism=False,

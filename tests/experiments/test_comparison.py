@@ -1,6 +1,9 @@
-"""The comparison's report: methods with the aux loss against without, paired by seed (the runs
-themselves are trained in tests/e2e)."""
+"""The comparison's report: methods with the aux loss against without, paired by seed; and the rule that
+chooses each method's hyperparameters, with a runner standing in for training (the runs themselves are
+trained in tests/e2e)."""
 
+import dataclasses
+import json
 import subprocess
 import sys
 
@@ -61,3 +64,45 @@ def test_every_experiment_flagfile_parses_with_the_experiments_flags():
     assert printed["paper_comparison_full_v2.cfg"][2] == "0.995,0.999,0.9998"
     assert printed["real_demo.cfg"] == ["10", "finetune,bgsplit", "-", "aux_weight"]  # lambda pinned by the flagfile
     assert printed["demo.cfg"] == ["6", "finetune,bgsplit", "-", "aux_weight"]  # the quick start tunes nothing
+
+
+class _ValidationOnlyRunner:
+    """Stands in for training when testing only the selection rule: val mAP per (method, values)."""
+
+    def __init__(self, val_maps):
+        self.val_maps, self.calls = val_maps, []
+
+    def run(self, method, values, fraction, seed):
+        self.calls.append((method, fraction, seed))
+        return {"method": method, "hyperparameters": json.dumps(values, sort_keys=True),
+                "val_mAP": self.val_maps[(method, json.dumps(values, sort_keys=True))], "test_mAP": -1.0}
+
+    def run_many(self, jobs, parallel_runs=1):
+        return [self.run(*job) for job in jobs]
+
+
+def test_hyperparameters_are_chosen_on_validation_at_the_tuning_cell():
+    val_maps = {("focal", '{"focal_gamma": 2.0}'): 0.2, ("focal", '{"focal_gamma": 1.0}'): 0.3,
+                ("bgsplit", '{"aux_weight": 0.01}'): 0.5, ("bgsplit", '{"aux_weight": 0.1}'): 0.4}
+    runner = _ValidationOnlyRunner(val_maps)
+    grid = comparison.Grid(methods=("finetune", "bgsplit+focal"), seeds=(3, 4), fractions=(0.98, 0.99, 0.999))
+    chosen, rows = comparison.choose_hyperparameters(runner, grid)
+    assert chosen == {"finetune": {}, "focal": {"focal_gamma": 1.0}, "bgsplit": {"aux_weight": 0.01}}
+    assert comparison.method_values("bgsplit+focal", chosen) == {"focal_gamma": 1.0, "aux_weight": 0.01}
+    assert {(fraction, seed) for _, fraction, seed in runner.calls} == {(0.99, 3)}  # middle fraction, first seed
+    assert len(rows) == 4 and all(r["test_mAP"] == -1.0 for r in rows)
+    assert "| focal | {\"focal_gamma\": 1.0} | 0.300 | yes |" in comparison.tuning_summary(rows, chosen)
+
+
+def test_a_grid_value_given_on_the_command_line_is_used_and_not_tuned():
+    val_maps = {("focal", '{"focal_gamma": 2.0}'): 0.2, ("focal", '{"focal_gamma": 1.0}'): 0.3,
+                ("bgsplit", '{"aux_weight": 0.3}'): 0.1}
+    runner = _ValidationOnlyRunner(val_maps)
+    grid = comparison.Grid(methods=("finetune", "bgsplit+focal"), seeds=(0,), pinned={"aux_weight": 0.3})
+    chosen, rows = comparison.choose_hyperparameters(runner, grid)
+    assert chosen == {"finetune": {}, "focal": {"focal_gamma": 1.0}, "bgsplit": {"aux_weight": 0.3}}
+    assert [json.loads(r["hyperparameters"]) for r in rows] == [{"focal_gamma": 2.0}, {"focal_gamma": 1.0}]
+    untuned = dataclasses.replace(grid, tune=False)
+    chosen, rows = comparison.choose_hyperparameters(runner, untuned)
+    assert chosen["bgsplit"] == {"aux_weight": 0.3} and rows == []
+    assert 'Values used: focal {"focal_gamma": 2.0}; bgsplit {"aux_weight": 0.3}.' in comparison.tuning_summary(rows, chosen)
