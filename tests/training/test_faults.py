@@ -1,7 +1,5 @@
-"""Faults stop training with a message, not a stack trace: non-finite losses, finished runs."""
-
-import subprocess
-import sys
+"""A non-finite loss stops training with a message naming the step and the term, not a stack trace (the
+programs' exit status on such faults: tests/e2e/test_training_faults.py)."""
 
 import keras
 import numpy as np
@@ -11,7 +9,6 @@ from bgsplit_tf import faults
 from bgsplit_tf.training import loss_guard
 from bgsplit_tf.models import bgsplit_model
 from tests import helpers
-from tests.conftest import REPO
 
 
 def _fit_one_batch(images, targets, aux_targets="hard"):
@@ -32,42 +29,3 @@ def test_a_non_finite_auxiliary_loss_is_named_as_such():
     targets["teacher_probs"][2] = np.inf
     with pytest.raises(faults.TrainingFault, match="the auxiliary loss is (nan|inf)"):
         _fit_one_batch(images, targets, aux_targets="soft")
-
-
-def _train(tiny_data_dir, out, *extra):
-    return subprocess.run(
-        [sys.executable, "-m", "bgsplit_tf.cli.train", f"--flagfile={REPO / 'flags/smoke.cfg'}",
-         f"--data_dir={tiny_data_dir}", f"--output_dir={out}", *extra],
-        capture_output=True, text=True, timeout=600, cwd=out.parent)
-
-
-@pytest.mark.e2e
-def test_a_diverging_run_exits_with_the_fault_status_and_a_message(tiny_data_dir, tmp_path):
-    result = _train(tiny_data_dir, tmp_path / "run", "--learning_rate=1e30")
-    assert result.returncode == faults.FAULT_EXIT_CODE, result.stderr[-2000:]
-    assert "training stopped at step" in result.stderr and "Lower --learning_rate" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "run" / "metrics.json").exists()
-
-
-@pytest.mark.e2e
-def test_a_finished_run_is_left_untouched_unless_overwrite(tiny_data_dir, tmp_path):
-    out = tmp_path / "run"
-    assert _train(tiny_data_dir, out).returncode == 0
-    finished = (out / "metrics.json").read_bytes()
-    again = _train(tiny_data_dir, out)
-    assert again.returncode == faults.FAULT_EXIT_CODE and "--overwrite" in again.stderr
-    assert (out / "metrics.json").read_bytes() == finished
-    assert _train(tiny_data_dir, out, "--overwrite").returncode == 0
-
-
-@pytest.mark.slow
-@pytest.mark.e2e
-def test_a_diverging_experiment_exits_with_the_fault_status_and_a_message(tiny_data_dir, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "bgsplit_tf.cli.experiment", f"--flagfile={REPO / 'flags/smoke.cfg'}",
-         f"--data_dir={tiny_data_dir}", f"--output_dir={tmp_path / 'experiment'}", "--learning_rate=1e30",
-         "--methods=finetune", "--seeds=0", "--notune"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert result.returncode == faults.FAULT_EXIT_CODE, result.stderr[-2000:]
-    assert "training stopped at step" in result.stderr and "Traceback" not in result.stderr
