@@ -143,6 +143,7 @@ def messy_root(image_root, tmp_path_factory):
     return root
 
 
+@pytest.mark.e2e  # a full training run
 def test_training_skips_and_lists_the_bad_files_and_keeps_the_rest(messy_root, tmp_path):
     config = config_lib.TrainConfig(dataset=f"folder:{messy_root}", rare_categories=("fox", "owl"),
                                     positives_per_class=0, epochs=1, batch_size=8, warmup_epochs=0,

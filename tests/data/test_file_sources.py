@@ -30,6 +30,7 @@ def test_missing_split_names_the_layout(image_root):
         folder_source.FolderSource(str(image_root)).read_labels("val")
 
 
+@pytest.mark.e2e  # a full training run
 def test_training_on_image_folders_never_draws_the_background_folder(image_root, tmp_path):
     config = config_lib.TrainConfig(dataset=f"folder:{image_root}", num_rare=3, positives_per_class=2, epochs=1,
                                     batch_size=8, warmup_epochs=0, output_dir=str(tmp_path / "run"))
@@ -43,6 +44,7 @@ def test_training_on_image_folders_never_draws_the_background_folder(image_root,
         run_lib.run_training(bad, verbose=0)
 
 
+@pytest.mark.e2e  # a full training run
 def test_image_folders_with_a_keras_applications_teacher(image_root, tmp_path):
     config = config_lib.TrainConfig(dataset=f"folder:{image_root}", teacher="applications:mobilenetv3small",
                                     teacher_weights="none", image_size=32, num_rare=2, positives_per_class=2,
@@ -53,19 +55,11 @@ def test_image_folders_with_a_keras_applications_teacher(image_root, tmp_path):
     assert np.isfinite(results.history["aux_loss"][0])
 
 
-def test_unlabeled_images_get_only_the_aux_loss(image_root, tmp_path):
+@pytest.mark.e2e  # a full training run
+def test_an_unlabeled_folder_is_no_category_and_its_images_stay_in_training(image_root, tmp_path):
+    """Unlabeled images are kept in training: they feed the aux loss (tests/models/test_losses.py: they are
+    masked out of the main loss)."""
     import shutil
-
-    import tensorflow as tf
-
-    from bgsplit_tf.models import losses
-
-    # Unlabeled images: masked out of the main loss, kept in training (they still feed the aux loss).
-    labels = tf.constant([0, -1, 2, -1])
-    logits = tf.constant([[2.0, 0.0, -1.0], [9.0, -9.0, 0.0], [0.5, 1.5, 0.0], [0.0, 0.0, 9.0]])
-    labelled = losses.softmax_cross_entropy(tf.constant([0, 2]), tf.gather(logits, [0, 2]))
-    assert losses.MainHeadLoss()(labels, logits).numpy() == pytest.approx(labelled.numpy(), rel=1e-6)
-    assert losses.MainHeadLoss()(tf.constant([-1, -1]), logits[:2]).numpy() == 0.0
 
     root = tmp_path / "with_unlabeled"
     shutil.copytree(image_root, root)
@@ -83,6 +77,7 @@ def test_unlabeled_images_get_only_the_aux_loss(image_root, tmp_path):
     assert results.task.train.num_examples == 48 + 6 + 2 * 2 + 10
 
 
+@pytest.mark.e2e  # a full training run
 def test_training_from_csv_manifests_with_unlabeled_rows(image_root, tmp_path):
     manifests = tmp_path / "manifests"
     manifests.mkdir()

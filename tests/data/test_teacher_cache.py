@@ -117,6 +117,7 @@ def test_a_fingerprint_mismatch_names_the_fields_and_how_to_rebuild(tmp_path):
         teacher_cache.load(tmp_path / "train", _fingerprint(fewer, teacher))
 
 
+@pytest.mark.e2e  # full training runs
 def test_training_writes_then_reuses_the_cache(image_root, tmp_path):
     cache = tmp_path / "cache"
     config = config_lib.TrainConfig(dataset=f"folder:{image_root}", num_rare=2, positives_per_class=2, epochs=1,
@@ -132,12 +133,18 @@ def test_training_writes_then_reuses_the_cache(image_root, tmp_path):
     assert second.test.mAP == pytest.approx(first.test.mAP, abs=1e-6)
 
 
-def test_a_saved_model_teacher_with_a_separate_trunk(image_root, tmp_path):
-    """A SavedModel (here a bgsplit export: uint8 images in, a dict of outputs) teaches a student whose
-    trunk comes from --trunk; the label-space size is read from the SavedModel."""
+@pytest.fixture(scope="module")
+def exported_network(tmp_path_factory):
+    """(a tiny network, its SavedModel): a bgsplit export, uint8 images in and a dict of outputs."""
     network = helpers.tiny_network(num_rare=2)
-    exported = export.export_saved_model(network, ("background", "a", "b"), tmp_path / "export",
-                                         operating_points={})
+    return network, export.export_saved_model(network, ("background", "a", "b"), tmp_path_factory.mktemp("export"),
+                                              operating_points={})
+
+
+def test_a_saved_model_teacher_is_its_named_output_frozen(exported_network):
+    """A SavedModel teacher needs the key of its output named; it then computes that output, frozen, and
+    the label-space size is read from the SavedModel."""
+    network, exported = exported_network
     with pytest.raises(ValueError, match="--teacher_output_key"):
         saved_model.classifier(exported, 16, endpoint="predict_images")
     teacher = pretrained.load(str(exported), image_size=16, endpoint="predict_images",
@@ -147,6 +154,13 @@ def test_a_saved_model_teacher_with_a_separate_trunk(image_root, tmp_path):
     np.testing.assert_allclose(teacher(images), tf.nn.softmax(network(images)["main"]), atol=1e-5)
     assert not teacher.trainable_weights
 
+
+@pytest.mark.e2e  # full training runs
+def test_a_saved_model_teacher_teaches_a_student_whose_trunk_comes_from_trunk(exported_network, image_root,
+                                                                               tmp_path):
+    """A SavedModel has no trunk to copy: training refuses it without --trunk, and with --trunk trains a
+    student whose aux head has the SavedModel's classes."""
+    _, exported = exported_network
     helpers.tiny_teacher().save(tmp_path / "trunk.keras")
     folder = folder_source.FolderSource(str(image_root), (16, 16))
     config = config_lib.TrainConfig(dataset=folder.name, teacher=str(exported), teacher_endpoint="predict_images",

@@ -48,6 +48,7 @@ def test_inaturalist_spec_reads_labels_and_resizes_variable_images():
         assert all(ex["image"].shape == (32, 32, 3) and ex["image"].dtype == np.uint8 for ex in examples)
 
 
+@pytest.mark.e2e  # a full training run
 def test_training_on_a_mocked_inaturalist_2017(tmp_path):
     with tfds.testing.mock_data(as_dataset_fn=_inaturalist_like):
         config = config_lib.TrainConfig(

@@ -43,6 +43,7 @@ def test_the_run_time_counts_a_tuning_run_that_is_also_final_once():
     assert comparison.run_time_summary(final, tuning) == "Training runs: 3, 250 s (0.07 h) of wall time summed over them\n"
 
 
+@pytest.mark.e2e  # absl's flags are global: parsed in a process of their own
 def test_every_experiment_flagfile_parses_with_the_experiments_flags():
     """The shipped flagfiles for bgsplit-experiment name only methods, seeds and fractions it accepts
     (absl's validators), and each parses to a training config."""

@@ -93,6 +93,7 @@ def test_a_partial_ledger_is_reported_as_far_as_it_goes_and_outputs_are_written(
         real_map.report_map(base, tmp_path / "results")
 
 
+@pytest.mark.e2e  # a full training run each
 @pytest.mark.parametrize("setting", [
     real_map.Setting("linear_probe", learning_rate=0.03),
     real_map.Setting("bgsplit", positives=1, learning_rate=0.03, aux_weight=0.3, aux_targets="soft",

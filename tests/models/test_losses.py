@@ -51,6 +51,16 @@ def test_soft_loss_is_zero_when_student_equals_teacher_and_ignores_zero_probabil
     assert losses.soft_distillation(teacher, student_logits, 1.0).numpy() == pytest.approx(0.0, abs=1e-6)
 
 
+def test_unlabeled_images_are_masked_out_of_the_main_loss():
+    """Label -1 (an unlabeled image) adds nothing to the main loss: the mean is over the labelled images,
+    and a batch of unlabeled images only has a main loss of 0 (they still feed the aux loss)."""
+    labels = tf.constant([0, -1, 2, -1])
+    logits = tf.constant([[2.0, 0.0, -1.0], [9.0, -9.0, 0.0], [0.5, 1.5, 0.0], [0.0, 0.0, 9.0]])
+    labelled = losses.softmax_cross_entropy(tf.constant([0, 2]), tf.gather(logits, [0, 2]))
+    assert losses.MainHeadLoss()(labels, logits).numpy() == pytest.approx(labelled.numpy(), rel=1e-6)
+    assert losses.MainHeadLoss()(tf.constant([-1, -1]), logits[:2]).numpy() == 0.0
+
+
 def test_unknown_aux_kind_is_rejected():
     with pytest.raises(ValueError, match="not one of"):
         losses.auxiliary_loss({}, tf.zeros([1, 2]), "fuzzy")

@@ -66,6 +66,7 @@ def test_a_folder_of_another_search_is_refused(tmp_path):
     assert json.loads((tmp_path / "settings.json").read_text()) == SETTINGS
 
 
+@pytest.mark.e2e  # the holder is a second process
 def test_one_process_holds_a_state_folder_and_a_dead_holders_lock_is_taken_over(tmp_path):
     import subprocess
     import sys

@@ -111,6 +111,7 @@ def test_export_run_ships_the_card_of_its_metrics(tmp_path):
     assert (path / "assets.extra" / export.MODEL_CARD_FILE).read_text() == model_card.model_card(_results())
 
 
+@pytest.mark.e2e  # a full training run
 def test_a_training_run_writes_its_card_before_metrics_and_into_its_export(image_root, tmp_path):
     config = config_lib.TrainConfig(dataset=f"folder:{image_root}", rare_categories=("fox", "owl"),
                                     positives_per_class=2, epochs=1, batch_size=8, warmup_epochs=0, mechanism=False,

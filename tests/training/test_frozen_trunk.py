@@ -27,6 +27,7 @@ def test_a_cut_at_an_unknown_layer_names_the_trunks_layers():
         trunk_split.split_trunk(helpers.tiny_teacher().get_layer("trunk"), "block9z_add")
 
 
+@pytest.mark.e2e  # a full training run
 def test_a_frozen_through_run_trains_the_top_on_maps_and_saves_a_pixel_model(tiny_data_dir, tmp_path):
     config = config_lib.TrainConfig(dataset="bgsplit_shapes/tiny", data_dir=tiny_data_dir, num_rare=2,
                                     positives_per_class=2, epochs=2, batch_size=32, warmup_epochs=0,

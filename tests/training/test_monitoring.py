@@ -28,6 +28,7 @@ def test_verbose_maps_onto_keras_verbosity(monkeypatch, setting, terminal, steps
     assert loop.keras_verbosity(setting, steps) == expected
 
 
+@pytest.mark.e2e  # a full training run
 def test_a_tiny_run_fills_tensorboard_and_follows_the_verbose_flag(tiny_data_dir, tmp_path, capsys):
     from bgsplit_tf.training import run as run_lib
 

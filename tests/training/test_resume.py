@@ -121,6 +121,7 @@ def test_a_checkpoint_of_other_flags_is_refused_naming_them_before_anything_is_w
     assert not (out / "train_gallery.png").exists()
 
 
+@pytest.mark.e2e  # a full training run, until its loss overflows
 def test_a_nonfinite_loss_keeps_the_last_good_checkpoint_and_says_where(tiny_data_dir, tmp_path):
     # A learning rate this large overflows the weights within the first epoch's steps.
     config = _tiny_config(tiny_data_dir, tmp_path / "run", learning_rate=1e30, epochs=2, checkpoint_steps=1)
