@@ -1,5 +1,14 @@
 """Shared fixtures: the embedded benchmark's tiny config, rendered once per test session, and a folder
-of camera-trap-like image files."""
+of camera-trap-like image files.
+
+The tiers (markers in pytest.ini):
+  fast     python -m pytest -q -m "not slow and not e2e" tests   unit tests on real TF ops, in this process
+  default  python -m pytest -q tests                             what CI runs: fast and e2e (not slow)
+  slow     python -m pytest -q -m slow tests                     long runs a default test covers more cheaply
+e2e marks a test that starts a program, a notebook kernel or a second process, or that runs a whole
+training run (training.run.run_training, comparison.run_experiment or Runner.run_many) or a benchmark's
+measurement in this process. Every test under tests/e2e/ is e2e (its modules' pytestmark); an e2e test
+that checks one module's part in a run sits beside that module's unit tests, marked."""
 
 import os
 
