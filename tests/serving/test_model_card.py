@@ -3,6 +3,8 @@ the run folder and in every export of the run."""
 
 import json
 
+import pytest
+
 from bgsplit_tf import config as config_lib
 from bgsplit_tf.evaluation import run_results
 from bgsplit_tf.serving import export, model_card
