@@ -8,6 +8,7 @@ from __future__ import annotations
 import pathlib
 from typing import Callable
 
+from bgsplit_tf import faults
 from bgsplit_tf.reports import labelling_loop, maps, markers, paper_comparison, speed
 
 Values = Callable[[pathlib.Path], dict[str, str]]
@@ -33,6 +34,9 @@ def page_values(repo: pathlib.Path, page: str) -> dict[str, str]:
 
 def rendered(repo: pathlib.Path, page: str) -> str:
     """The page as its results make it: its text with every marked span refilled."""
+    if not (repo / page).is_file():
+        raise faults.Fault(f"{repo / page} is missing: --repo must be the repository's root (it holds README.md, "
+                           "docs/ and benchmarks/results/)")
     return markers.fill((repo / page).read_text(), page_values(repo, page), page)
 
 

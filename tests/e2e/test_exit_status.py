@@ -30,6 +30,7 @@ FAULTS = {
     "bgsplit-bench": (["--output=/proc/bgsplit/bench.json"], 3, "its folder cannot be made"),
     "bgsplit-bench-search": (["--output=/proc/bgsplit/search.json"], 3, "its folder cannot be made"),
     "bgsplit-bench-decode": (["--images=0"], 1, "--images=0: 0 is not a positive integer"),
+    "bgsplit-docs": (["--repo={tmp}", "--check"], 3, "--repo must be the repository's root"),
 }
 
 
