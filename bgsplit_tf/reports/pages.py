@@ -9,13 +9,13 @@ import pathlib
 from typing import Callable
 
 from bgsplit_tf import faults
-from bgsplit_tf.reports import labelling_loop, maps, markers, paper_comparison, speed
+from bgsplit_tf.reports import demo, labelling_loop, maps, markers, paper_comparison, speed
 
 Values = Callable[[pathlib.Path], dict[str, str]]
 
 PAGES: dict[str, tuple[tuple[str, Values], ...]] = {
     "README.md": (("regime_map", maps.regime_map_values), ("real_map", maps.real_map_values),
-                  ("paper_comparison", paper_comparison.paper_comparison_values)),
+                  ("paper_comparison", paper_comparison.paper_comparison_values), ("demo", demo.demo_values)),
     "docs/regime_map.md": (("", maps.regime_map_values),),
     "docs/real_map.md": (("", maps.real_map_values),),
     "docs/paper_comparison.md": (("", paper_comparison.paper_comparison_values),),

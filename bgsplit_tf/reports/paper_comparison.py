@@ -14,7 +14,7 @@ RESULTS = pathlib.Path("benchmarks/results/paper_comparison_quick_v2")
 FOLLOW_UP = RESULTS / "extra_seeds_999"
 
 
-def _rows(path: pathlib.Path) -> list[dict]:
+def typed_rows(path: pathlib.Path) -> list[dict]:
     """results.csv's runs with the types comparison's tables expect (hyperparameters stay JSON text)."""
     return [{**row, "hyperparameters": json.dumps(json.loads(row["hyperparameters"]), sort_keys=True)}
             for row in results_files.read_csv(path)]
@@ -39,9 +39,9 @@ def _pair_values(prefix: str, pairs: list[dict]) -> dict[str, str]:
 def paper_comparison_values(repo: pathlib.Path) -> dict[str, str]:
     """docs/paper_comparison.md's values: the tables (methods x fractions, pairs, tuning, the follow-up)
     and each pair's interval as `pair.<method>.<fraction>` and `follow_up.<method>.<fraction>`."""
-    rows = _rows(repo / RESULTS / "results.csv")
-    tuning = _rows(repo / RESULTS / "tuning.csv")
-    follow_up = _rows(repo / FOLLOW_UP / "results.csv")
+    rows = typed_rows(repo / RESULTS / "results.csv")
+    tuning = typed_rows(repo / RESULTS / "tuning.csv")
+    follow_up = typed_rows(repo / FOLLOW_UP / "results.csv")
     pairs, follow_up_pairs = comparison.paired_rows(rows), comparison.paired_rows(follow_up)
     runs = {(r["method"], r["hyperparameters"], r["background_fraction"], r["seed"]): r["wall_seconds"]
             for r in [*tuning, *rows]}  # a tuning run that is also final counted once
