@@ -10,7 +10,7 @@ from tests.conftest import REPO
 # (data) beside the model; evaluation; export (serving); training, which drives them; what runs many
 # trainings or serves a loop; speed measurement; the results pages; the programs.
 FLOORS = (
-    {"faults", "phases", "config"},
+    {"faults", "phases", "config", "json_files"},
     {"data", "models"},
     {"evaluation"},
     {"serving"},

@@ -22,7 +22,7 @@ import numpy as np
 from absl import logging
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf import config as config_lib, json_files
 from bgsplit_tf.beam import handlers, options, reading
 from bgsplit_tf.data import bad_images, fingerprints, teacher_cache, teacher_targets
 from bgsplit_tf.training import precompute
@@ -85,7 +85,7 @@ def _existing_cache(config: config_lib.TrainConfig, teacher: keras.Model, source
     screened, _ = bad_images.screen(source, bad, config.bad_images)
     expected = targets_memo.cache_fingerprint(screened, split, config, teacher)
     if fresh:
-        fingerprints.write_whole(directory / fingerprints.FINGERPRINT_FILE, expected)
+        json_files.write_whole(directory / fingerprints.FINGERPRINT_FILE, expected)
     else:
         logging.info("%s holds this split's cache already; nothing to compute", directory)
     return teacher_cache.load(directory, expected)

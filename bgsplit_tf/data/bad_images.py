@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from bgsplit_tf import faults, phases
+from bgsplit_tf import faults, json_files, phases
 from bgsplit_tf.data import fingerprints, image_files
 
 POLICIES = ("skip", "fail")
@@ -129,7 +129,7 @@ def recorded(source, split: str, record_dir: str | pathlib.Path | None,
 def write_record(record_dir: str | pathlib.Path, expected: dict, bad: tuple[BadImage, ...]) -> None:
     """<record_dir>/SCAN_FILE: a split's scan (its bad images) under its scan_fingerprint, written whole
     and then renamed."""
-    fingerprints.write_whole(pathlib.Path(record_dir) / SCAN_FILE,
+    json_files.write_whole(pathlib.Path(record_dir) / SCAN_FILE,
                              {"fingerprint": expected, "bad_images": [[b.id, b.reason] for b in bad]})
 
 

@@ -8,9 +8,6 @@ cheap to redo (the bad-image scan), computes it again. What goes into a fingerpr
 own decision, made in its own module; the mechanics they share are here:
 
   digest_of, ids_digest, weights_digest   sha256 digests, the same on any machine and in any process
-  write_whole(path, record)               JSON written to a temporary file, then renamed: a reader
-                                          never sees half of it (a store that writes its fingerprint
-                                          last thereby marks itself complete)
   read(path)                              the record stored there, None when there is none
   differing_fields(stored, expected)      the fields that differ
   check / check_or_write                  FingerprintMismatch on a mismatch
@@ -20,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
 from typing import Iterable
 
 import keras
 import numpy as np
 
-from bgsplit_tf import faults
+from bgsplit_tf import faults, json_files
 
 FINGERPRINT_FILE = "fingerprint.json"  # a cache folder's fingerprint
 
@@ -60,15 +56,6 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def write_whole(path: str | pathlib.Path, record: dict) -> None:
-    """`record` as JSON at `path`, written to a temporary file and then renamed."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.rename(path)
-
-
 def read(path: str | pathlib.Path) -> dict | None:
     """The JSON record at `path`, None when there is no file."""
     path = pathlib.Path(path)
@@ -95,4 +82,4 @@ def check_or_write(path: str | pathlib.Path, expected: dict, what: str, fix: str
     if pathlib.Path(path).exists():
         check(path, expected, what, fix)
     else:
-        write_whole(path, expected)
+        json_files.write_whole(path, expected)

@@ -32,7 +32,7 @@ import json
 import pathlib
 from typing import Any
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf import config as config_lib, json_files
 from bgsplit_tf.data import image_files, rare_task, recipes
 
 METRICS_FILE = "metrics.json"  # in a run's --output_dir; written last, its presence marks a finished run
@@ -195,7 +195,7 @@ class RunResults:
 
     def write(self, path: str | pathlib.Path) -> None:
         """Writes metrics.json (to_json) whole or not at all: to a temporary name, then renamed."""
-        _write_json(pathlib.Path(path), self.to_json())
+        json_files.write_whole(path, self.to_json())
 
     @classmethod
     def read(cls, path: str | pathlib.Path) -> "RunResults":
@@ -218,7 +218,7 @@ class LabellingRound:
 
     def write(self, path: str | pathlib.Path) -> None:
         """Writes its metrics.json ({"task": {"rare_categories": [...]}, "round": n}) whole or not at all."""
-        _write_json(pathlib.Path(path), {"task": {"rare_categories": list(self.rare_categories)}, "round": self.round})
+        json_files.write_whole(path, {"task": {"rare_categories": list(self.rare_categories)}, "round": self.round})
 
 
 def read_model_folder(path: str | pathlib.Path) -> RunResults | LabellingRound:
@@ -374,11 +374,3 @@ def _load(path: pathlib.Path) -> Any:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not JSON ({error}), so not the metrics.json of a finished bgsplit-train "
                          "run (which is written whole or not at all)") from None
-
-
-def _write_json(path: pathlib.Path, data: dict) -> None:
-    """Writes `data` as indented JSON to a temporary name next to `path`, then renames it over `path`, so
-    that a crash leaves the old file or the new one, never a part."""
-    temporary = path.with_name(f"{path.name}.partial")
-    temporary.write_text(json.dumps(data, indent=2))
-    temporary.replace(path)

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from bgsplit_tf import json_files
 from bgsplit_tf.data import fingerprints
 from bgsplit_tf.models import teacher as teacher_lib
 from bgsplit_tf.models.trunk_split import split_trunk  # (the pool caches the lower part)
@@ -121,7 +122,7 @@ def build_pool_cache(directory: str | pathlib.Path, pool: str, teacher: keras.Mo
     np.save(directory / "teacher_features.npy", cache.teacher_features)
     (directory / "items.json").write_text(json.dumps(cache.items))
     (directory / "skipped.json").write_text(json.dumps(cache.skipped))
-    fingerprints.write_whole(fingerprint_path, expected)  # last: marks the cache complete
+    json_files.write_whole(fingerprint_path, expected)  # last: marks the cache complete
     if cache.skipped:
         logging.warning("Left out %d pool images that do not decode; listed in %s", len(cache.skipped),
                         directory / "skipped.json")

@@ -26,7 +26,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from bgsplit_tf import config as config_lib
+from bgsplit_tf import config as config_lib, json_files
 from bgsplit_tf.evaluation.run_results import TrunkPrecision
 
 OFF, BFLOAT16, FLOAT16, AUTO = "off", "bfloat16", "float16", "auto"
@@ -101,10 +101,7 @@ def for_cpu(flags: frozenset[str], network: str = "", time_steps: Callable[[], d
             return TrunkPrecision(OFF, AUTO, f"this CPU has {', '.join(present)}, but this network's step has not been "
                                         "timed in both precisions here yet: float32", present)
         stored[key] = time_steps()
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_suffix(f".{os.getpid()}.partial")
-        partial.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
-        partial.rename(cache)
+        json_files.write_whole(cache, stored, sort_keys=True)
     return timed_choice(stored[key], present, cached)
 
 
